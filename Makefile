@@ -1,0 +1,23 @@
+# The README's commands, one target each. `make help` lists them.
+PYTHON ?= python3
+STACK  := $(PYTHON) config/stack.py
+
+.PHONY: help serve test install stop bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+serve: ## Install what is missing, start PostgreSQL, Redis, Solr and CKAN at http://127.0.0.1:PORT (5000)
+	@$(STACK) serve
+
+test: ## Start private test services, run every test tier (unit, integration, browser), stop them
+	@$(STACK) test $(PYTEST_ARGS)
+
+install: ## Only install: Debian packages, .venv, Solr jars
+	@$(STACK) install
+
+stop: ## Stop services left running by a killed `make serve` or `make test`
+	@$(STACK) stop
+
+clean: stop ## Remove all local state (databases, index, logs, config, secrets)
+	rm -rf .local

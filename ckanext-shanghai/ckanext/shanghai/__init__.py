@@ -1,0 +1,2 @@
+"""CKAN extension of the Shanghai data service network: plugins, validators,
+command-line tools, views and templates."""

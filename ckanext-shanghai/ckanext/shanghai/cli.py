@@ -1,0 +1,95 @@
+"""``ckan shanghai ...`` commands: set-up steps `make serve` runs, and the
+harvest queue consumers it starts."""
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+import ckan.model as model
+import ckan.plugins.toolkit as tk
+
+__all__ = ["shanghai"]
+
+
+@click.group(short_help="Shanghai data service network commands / 上海公共数据开放平台命令")
+def shanghai():
+    """Commands of the Shanghai data service network portal."""
+
+
+def _site_user_context() -> dict:
+    site_user = tk.get_action("get_site_user")({"ignore_auth": True}, {})
+    return {"user": site_user["name"], "ignore_auth": True}
+
+
+@shanghai.command("bootstrap-admin")
+@click.argument("name")
+@click.option("--email", required=True)
+@click.option("--password", envvar="SHANGHAI_ADMIN_PASSWORD", required=True,
+              help="Read from SHANGHAI_ADMIN_PASSWORD when not given.")
+@click.option("--token/--no-token", "make_token", default=True,
+              help="Also create an API token and print it.")
+def bootstrap_admin(name: str, email: str, password: str, make_token: bool):
+    """Create the sysadmin NAME if it does not exist (idempotent) and print
+    its name and a new API token as JSON."""
+    context = _site_user_context()
+    user = model.User.get(name)
+    if user is None:
+        tk.get_action("user_create")(
+            dict(context), {"name": name, "email": email, "password": password}
+        )
+        user = model.User.get(name)
+    if not user.sysadmin:
+        user.sysadmin = True
+        model.Session.commit()
+    result = {"name": name, "created": True}
+    if make_token:
+        token = tk.get_action("api_token_create")(
+            dict(context, user=name), {"user": name, "name": "make-serve"}
+        )
+        result["token"] = token["token"]
+    click.echo(json.dumps(result))
+
+
+@shanghai.command("harvest-consumer")
+@click.argument("kind", type=click.Choice(["gather", "fetch"]))
+def harvest_consumer(kind: str):
+    """Run the gather or fetch queue consumer; it stays up while idle."""
+    from ckanext.shanghai.harvest_queue import run_consumer
+
+    run_consumer(kind)
+
+
+@shanghai.command("harvest-source-create")
+@click.argument("name")
+@click.argument("url")
+@click.argument("source_type")
+@click.option("--title")
+@click.option("--owner-org", help="The department (organization) that owns the source.")
+@click.option("--frequency", default="MANUAL", show_default=True)
+@click.option("--config", "source_config", help="Harvester configuration as JSON.")
+def harvest_source_create(name, url, source_type, title, owner_org, frequency, source_config):
+    """Register a harvest source and print it as JSON.
+
+    Replaces ``ckan harvester source create``, which in ckanext-harvest 1.6.3
+    creates the source and then fails printing it (AttributeError).
+    """
+    data_dict = {
+        "name": name,
+        "url": url,
+        "source_type": source_type,
+        "title": title or name,
+        "owner_org": owner_org,
+        "frequency": frequency,
+        "config": source_config,
+    }
+    try:
+        source = tk.get_action("harvest_source_create")(_site_user_context(), data_dict)
+    except tk.ValidationError as error:
+        click.echo(json.dumps({"error": error.error_dict}, ensure_ascii=False), err=True)
+        sys.exit(1)
+    click.echo(json.dumps(
+        {key: source.get(key) for key in ("id", "name", "url", "source_type", "frequency", "owner_org")},
+        ensure_ascii=False,
+    ))

@@ -1,0 +1,94 @@
+"""Harvest queue consumers that survive being idle.
+
+ckanext-harvest 1.6.3's Redis consumer blocks in ``BLPOP`` with no timeout on
+a connection made with redis-py's default socket timeout, which redis-py 8
+(pinned by CKAN 2.12) sets to 5 seconds: an idle gather or fetch consumer
+dies with ``redis.exceptions.TimeoutError`` five seconds after its queue
+empties. These consumers block for a bounded time instead, on a connection
+whose socket timeout is longer than that block, and loop; they hand every
+message to ckanext-harvest's own ``gather_callback`` / ``fetch_callback`` so
+the harvest semantics (acks, retries, persistence keys) stay the same.
+"""
+from __future__ import annotations
+
+import datetime
+import logging
+import signal
+import time
+
+import redis
+
+import ckan.plugins.toolkit as tk
+from ckanext.harvest import queue as harvest_queue
+
+log = logging.getLogger(__name__)
+
+QUEUES = {
+    "gather": (harvest_queue.get_gather_routing_key, harvest_queue.gather_callback),
+    "fetch": (harvest_queue.get_fetch_routing_key, harvest_queue.fetch_callback),
+}
+
+
+def idle_safe_connection(poll_seconds: int) -> redis.Redis:
+    """A Redis connection whose socket timeout outlasts a ``poll_seconds`` BLPOP."""
+    return redis.Redis.from_url(
+        tk.config["ckan.redis.url"],
+        decode_responses=True,
+        encoding="utf-8",
+        socket_timeout=poll_seconds + 10,
+        socket_connect_timeout=10,
+        socket_keepalive=True,
+        health_check_interval=poll_seconds,
+        retry_on_timeout=True,
+    )
+
+
+class IdleSafeRedisConsumer(harvest_queue.RedisConsumer):
+    """ckanext-harvest's Redis consumer with a bounded, repeated BLPOP."""
+
+    def __init__(self, connection: redis.Redis, routing_key: str, poll_seconds: int):
+        super().__init__(connection, routing_key)
+        self.poll_seconds = poll_seconds
+        self.stopping = False
+        self.busy = False
+
+    def consume(self, queue=None):
+        while not self.stopping:
+            self.busy = False
+            try:
+                popped = self.redis.blpop(self.routing_key, timeout=self.poll_seconds)
+            except (redis.ConnectionError, redis.TimeoutError) as error:
+                # Redis restarting: wait one poll and reconnect rather than die.
+                log.warning("Redis unavailable for %s, retrying: %s", self.routing_key, error)
+                self.redis.connection_pool.disconnect()
+                time.sleep(min(self.poll_seconds, 5))
+                continue
+            if popped is None:
+                continue
+            self.busy = True
+            _key, body = popped
+            # Same value format as ckanext-harvest, whose `harvester run`
+            # re-queues messages whose persistence key has grown old.
+            self.redis.set(self.persistance_key(body), str(datetime.datetime.now()))
+            yield (harvest_queue.FakeMethod(body), self, body)
+
+
+def run_consumer(kind: str) -> None:
+    """Consume the ``kind`` ("gather" or "fetch") queue until SIGTERM or SIGINT,
+    finishing the message in hand before stopping."""
+    routing_key_of, callback = QUEUES[kind]
+    poll_seconds = tk.config.get("ckanext.shanghai.harvest.queue_poll_seconds")
+    consumer = IdleSafeRedisConsumer(idle_safe_connection(poll_seconds), routing_key_of(), poll_seconds)
+
+    def stop(signum, frame):
+        consumer.stopping = True
+        if not consumer.busy:
+            # Idle in BLPOP: nothing in hand, leave at once.
+            raise SystemExit(0)
+        log.info("%s consumer stopping after the current message", kind)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("%s consumer listening on %s (poll %ss)", kind, consumer.routing_key, poll_seconds)
+    for method, header, body in consumer.consume():
+        callback(consumer, method, header, body)

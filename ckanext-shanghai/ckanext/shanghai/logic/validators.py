@@ -1,0 +1,189 @@
+"""Validators named by the scheming schemas in schemas/: dates, date order,
+national theme normalisation, counts, bounding boxes and credit codes.
+
+Every error message is bilingual (Chinese / English) because the API and the
+forms show it to people of both languages; the field it belongs to is named
+by the key of the error, as CKAN's ValidationError does.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import importlib
+import os
+import re
+from typing import Any
+
+import yaml
+
+import ckan.plugins.toolkit as tk
+from ckan.lib.navl.dictization_functions import Invalid, missing
+
+__all__ = [
+    "shanghai_date",
+    "shanghai_not_before",
+    "shanghai_national_theme",
+    "shanghai_non_negative_int",
+    "shanghai_bbox",
+    "shanghai_unified_credit_code",
+]
+
+_DATE_PATTERNS = (
+    re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ][\d:.]+(?:Z|[+-]\d{2}:?\d{2})?)?$"),
+    re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})$"),
+    re.compile(r"^(\d{4})\.(\d{1,2})\.(\d{1,2})$"),
+    re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日$"),
+    re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
+)
+
+
+def parse_date(value: Any) -> dt.date | None:
+    """The calendar date a value names, or None where it names none.
+
+    Accepts date and datetime objects and the forms Chinese portals export:
+    2023-04-06, 2023/4/6, 2023.04.06, 2023年4月6日, 20230406 and ISO
+    date-times.
+    """
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    for pattern in _DATE_PATTERNS:
+        match = pattern.match(text)
+        if match:
+            year, month, day = (int(part) for part in match.groups())
+            try:
+                return dt.date(year, month, day)
+            except ValueError:
+                return None
+    return None
+
+
+def shanghai_date(value: Any) -> Any:
+    """Normalise a date to ISO ``YYYY-MM-DD``; reject what is not a date."""
+    if value is missing or value is None or value == "":
+        return value
+    parsed = parse_date(value)
+    if parsed is None:
+        raise Invalid(
+            f"日期格式无效（应为 YYYY-MM-DD）：{value!s:.40} / "
+            f"Invalid date (expected YYYY-MM-DD): {value!s:.40}"
+        )
+    return parsed.isoformat()
+
+
+def shanghai_not_before(other_field: str):
+    """A validator that rejects a date earlier than the date in ``other_field``
+    of the same record (an update before first publication, an end before a
+    start)."""
+
+    def validator(key, data, errors, context):
+        value = parse_date(data.get(key))
+        other = parse_date(data.get(key[:-1] + (other_field,)))
+        if value and other and value < other:
+            errors[key].append(
+                f"不能早于 {other_field}（{other.isoformat()}） / "
+                f"must not be earlier than {other_field} ({other.isoformat()})"
+            )
+
+    return validator
+
+
+@functools.lru_cache(maxsize=4)
+def _load_national_themes(location: str) -> dict[str, str]:
+    if ":" in location and not os.path.isabs(location):
+        module_name, relative = location.split(":", 1)
+        module = importlib.import_module(module_name)
+        path = os.path.join(os.path.dirname(module.__file__), relative)
+    else:
+        path = location
+    with open(path, encoding="utf-8") as themes_file:
+        entries = yaml.safe_load(themes_file)
+    if isinstance(entries, dict):
+        entries = entries.get("themes", [])
+    variants: dict[str, str] = {}
+    for entry in entries:
+        variants[entry["value"]] = entry["value"]
+        for label in entry.get("label", {}).values():
+            variants[_theme_key(label)] = entry["value"]
+        for variant in entry.get("variants", []):
+            variants[_theme_key(variant)] = entry["value"]
+    return variants
+
+
+def _theme_key(text: str) -> str:
+    return re.sub(r"\s+", "", str(text))
+
+
+def national_theme_variants() -> dict[str, str]:
+    """Raw theme strings (and clean values) mapped to clean values."""
+    return _load_national_themes(tk.config.get("ckanext.shanghai.national_themes_file"))
+
+
+def shanghai_national_theme(value: Any) -> Any:
+    """Map a raw national theme string (for example 城乡建设与环境保护综合类) to
+    its clean value; unknown strings pass through for ``scheming_choices`` to
+    reject."""
+    if value is missing or value is None or value == "":
+        return value
+    return national_theme_variants().get(_theme_key(value), value)
+
+
+def shanghai_non_negative_int(value: Any) -> Any:
+    """Reject a negative count."""
+    if value is missing or value is None or value == "":
+        return value
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise Invalid(f"应为整数：{value!s:.40} / Must be a whole number: {value!s:.40}")
+    if number < 0:
+        raise Invalid(f"不能为负数：{number} / Must not be negative: {number}")
+    return number
+
+
+def shanghai_bbox(value: Any) -> Any:
+    """A bounding box ``west,south,east,north`` in decimal degrees."""
+    if value is missing or value is None or value == "":
+        return value
+    parts = [part.strip() for part in str(value).replace("，", ",").split(",")]
+    try:
+        west, south, east, north = (float(part) for part in parts)
+    except ValueError:
+        raise Invalid(
+            "空间范围应为“西,南,东,北”四个经纬度数值 / "
+            "Spatial extent must be four numbers: west,south,east,north"
+        )
+    if not (-180 <= west <= 180 and -180 <= east <= 180 and -90 <= south <= 90 and -90 <= north <= 90):
+        raise Invalid("经纬度超出范围 / Coordinates out of range")
+    if west > east or south > north:
+        raise Invalid("西边界应小于东边界、南边界应小于北边界 / West must not exceed east, nor south north")
+    return ",".join(f"{number:g}" for number in (west, south, east, north))
+
+
+_CREDIT_CODE_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_CREDIT_CODE_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+
+
+def unified_credit_code_is_valid(code: str) -> bool:
+    """Check an 18-character unified social credit code (GB 32100-2015)."""
+    code = code.strip().upper()
+    if len(code) != 18 or any(char not in _CREDIT_CODE_CHARS for char in code):
+        return False
+    total = sum(_CREDIT_CODE_CHARS.index(char) * weight for char, weight in zip(code, _CREDIT_CODE_WEIGHTS))
+    check = (31 - total % 31) % 31
+    return _CREDIT_CODE_CHARS[check] == code[17]
+
+
+def shanghai_unified_credit_code(value: Any) -> Any:
+    """Reject a malformed unified social credit code."""
+    if value is missing or value is None or value == "":
+        return value
+    if not unified_credit_code_is_valid(str(value)):
+        raise Invalid(
+            f"统一社会信用代码无效：{value!s:.40} / Invalid unified social credit code: {value!s:.40}"
+        )
+    return str(value).strip().upper()

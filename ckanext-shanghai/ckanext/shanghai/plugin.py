@@ -1,0 +1,31 @@
+"""Plugin classes of the portal. Each is thin and delegates to a module."""
+from __future__ import annotations
+
+import ckan.plugins as plugins
+import ckan.plugins.toolkit as tk
+
+from ckanext.shanghai import search
+
+
+@tk.blanket.config_declarations
+@tk.blanket.validators
+@tk.blanket.cli
+class ShanghaiPlugin(plugins.SingletonPlugin):
+    """The portal: theme, validators, commands and search shaping."""
+
+    plugins.implements(plugins.IConfigurer)
+    plugins.implements(plugins.IPackageController, inherit=True)
+
+    # IConfigurer
+
+    def update_config(self, config):
+        tk.add_template_directory(config, "templates")
+        tk.add_public_directory(config, "public")
+
+    # IPackageController
+
+    def before_dataset_search(self, search_params):
+        return search.shape_query(search_params)
+
+    def before_dataset_index(self, pkg_dict):
+        return search.shape_index_document(pkg_dict)

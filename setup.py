@@ -1,0 +1,57 @@
+"""Packaging of the Shanghai data service network: the CKAN extension
+(ckanext.shanghai), its harvesters (ckanext.shanghai.harvesters, from
+harvesters/) and its scheming schemas (ckanext.shanghai.schemas, from
+schemas/)."""
+from setuptools import find_namespace_packages, setup
+
+EXTENSION_ROOT = "ckanext-shanghai"
+
+extension_packages = find_namespace_packages(
+    where=EXTENSION_ROOT, include=["ckanext.shanghai", "ckanext.shanghai.*"]
+)
+
+setup(
+    name="ckanext-shanghai",
+    version="0.1.0",
+    description="Open government data platform for a city data service network, on CKAN 2.12",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="AGPL-3.0-or-later",
+    python_requires=">=3.10",
+    packages=extension_packages
+    + ["ckanext.shanghai.harvesters", "ckanext.shanghai.schemas"],
+    package_dir={
+        "": EXTENSION_ROOT,
+        "ckanext.shanghai.harvesters": "harvesters",
+        "ckanext.shanghai.schemas": "schemas",
+    },
+    package_data={
+        "ckanext.shanghai": [
+            "config_declaration.yaml",
+            "templates/**/*",
+            "assets/**/*",
+            "public/**/*",
+            "i18n/**/*",
+            "migration/**/*",
+        ],
+        "ckanext.shanghai.schemas": ["*.yaml", "*.json"],
+    },
+    include_package_data=False,
+    zip_safe=False,
+    install_requires=[
+        # CKAN itself is installed with its pinned `requirements` extra;
+        # see requirements.txt (plain `ckan` brings none of its dependencies).
+        "ckan==2.12.0",
+        "ckanext-scheming==3.1.0",
+        "ckanext-harvest==1.6.3",
+        "ckanext-dcat==2.4.4",
+    ],
+    entry_points={
+        "ckan.plugins": [
+            "shanghai = ckanext.shanghai.plugin:ShanghaiPlugin",
+        ],
+        "babel.extractors": [
+            "ckan = ckan.lib.extract:extract_ckan",
+        ],
+    },
+)
