@@ -19,5 +19,5 @@ install: ## Only install: Debian packages, .venv, Solr jars
 stop: ## Stop services left running by a killed `make serve` or `make test`
 	@$(STACK) stop
 
-clean: stop ## Remove all local state (databases, index, logs, config, secrets)
-	rm -rf .local
+clean: ## Remove all local state (databases, index, logs, config, secrets)
+	@$(STACK) clean

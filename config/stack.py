@@ -11,12 +11,14 @@ TEST_REDIS_URL, TEST_SOLR_URL for the tests) names an external one.
     python3 config/stack.py serve          # the portal, until Ctrl-C
     python3 config/stack.py test [ARGS]    # test services + pytest ARGS
     python3 config/stack.py stop [serve|test]  # stop leftovers of a killed run
+    python3 config/stack.py clean          # stop leftovers, delete all local state
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import pwd
 import secrets
 import shutil
 import signal
@@ -399,16 +401,42 @@ def http_ok(url: str, timeout: float = 3.0) -> bytes | None:
 # Services
 
 
+def postgres_home(profile: Profile, user: str | None) -> Path:
+    """Where the private cluster lives: .local/<profile>/postgres, unless the
+    postgres user cannot reach the checkout (a 0700 temp folder, say); then
+    under that user's home, keyed by this checkout, linked from .local."""
+    linked = profile.state / "postgres"
+    profile.state.mkdir(parents=True, exist_ok=True)
+    reachable = user is None or subprocess.run(
+        ["runuser", "-u", user, "--", "test", "-x", str(profile.state)], capture_output=True
+    ).returncode == 0
+    if reachable and not linked.is_symlink():
+        return linked
+    key = hashlib.sha256(str(ROOT).encode()).hexdigest()[:12]
+    home = Path(pwd.getpwnam(user).pw_dir) / "ckanext-shanghai" / f"{key}-{profile.name}"
+    home.mkdir(parents=True, exist_ok=True)
+    for part in (home.parent, home):
+        shutil.chown(part, user, user)
+    if not linked.is_symlink():
+        shutil.rmtree(linked, ignore_errors=True)
+        linked.symlink_to(home, target_is_directory=True)
+    return home
+
+
 def start_postgres(profile: Profile, procs: Processes) -> str:
     if profile.database_url:
         say("PostgreSQL: external (DATABASE_URL)")
         return profile.database_url
     bindir = postgres_bin()
-    data = profile.state / "postgres"
-    socket_dir = profile.state / "postgres-socket"
     user = "postgres" if is_root() else None
+    home = postgres_home(profile, user)
+    if home == profile.state / "postgres":
+        data, socket_dir = home, profile.state / "postgres-socket"
+    else:
+        say(f"PostgreSQL: the postgres user cannot reach this checkout; cluster kept in {home}")
+        data, socket_dir = home / "data", home / "socket"
     if not (data / "PG_VERSION").exists():
-        say(f"PostgreSQL: creating a private cluster in {data.relative_to(ROOT)}")
+        say(f"PostgreSQL: creating a private cluster in {data}")
         data.mkdir(parents=True, exist_ok=True)
         if user:
             shutil.chown(data, user, user)
@@ -683,7 +711,12 @@ def test(pytest_args: list[str]) -> int:
         stop_leftovers(profile)
         # Each test run starts from empty services.
         for child in ("postgres", "redis", "solr", "storage"):
-            shutil.rmtree(profile.state / child, ignore_errors=True)
+            path = profile.state / child
+            if path.is_symlink():
+                shutil.rmtree(path.resolve(), ignore_errors=True)
+                path.unlink()
+            else:
+                shutil.rmtree(path, ignore_errors=True)
     try:
         start_services(profile, procs)
         say("running the tests")
@@ -718,6 +751,15 @@ def main(argv: list[str]) -> int:
     if command == "stop":
         for name in rest or ["serve", "test"]:
             stop_leftovers(profile_for(name))
+        return 0
+    if command == "clean":
+        for name in ("serve", "test"):
+            profile = profile_for(name)
+            stop_leftovers(profile)
+            cluster = profile.state / "postgres"
+            if cluster.is_symlink():
+                shutil.rmtree(cluster.resolve(), ignore_errors=True)
+        shutil.rmtree(LOCAL, ignore_errors=True)
         return 0
     print(__doc__)
     return 2

@@ -10,6 +10,7 @@ well formed, and that the controlled values found in data.sh.gov.cn's export
 from __future__ import annotations
 
 import importlib.util
+import ast
 import json
 import re
 from collections import Counter
@@ -24,14 +25,18 @@ SCHEMA_DIR = REPO_ROOT / "schemas"
 CATALOG = REPO_ROOT.parent / "shared" / "data" / "catalogs" / "shanghai.json"
 
 LANGUAGES = {"en", "zh_Hans_CN"}
-CUSTOM_VALIDATORS = {
-    "shanghai_date",
-    "shanghai_not_before",
-    "shanghai_national_theme",
-    "shanghai_non_negative_int",
-    "shanghai_bbox",
-    "shanghai_unified_credit_code",
-}
+VALIDATORS_MODULE = REPO_ROOT / "ckanext-shanghai" / "ckanext" / "shanghai" / "logic" / "validators.py"
+
+
+def _declared_validators(path: Path) -> set[str]:
+    """The names in the extension's validators module __all__ (read, not imported)."""
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "__all__" for t in node.targets):
+            return set(ast.literal_eval(node.value))
+    return set()
+
+
+CUSTOM_VALIDATORS = _declared_validators(VALIDATORS_MODULE)
 # Core fields every dataset must fill in.
 REQUIRED_CORE_FIELDS = {
     "title", "name", "owner_org", "data_domain", "update_frequency", "open_condition",
@@ -316,7 +321,7 @@ def test_choice_fields_validate_their_choices():
     for where, field in _all_expanded_fields():
         names = _validator_names(field.get("validators", ""))
         if "choices" in field:
-            assert {"scheming_choices", "scheming_multiple_choice"} & set(names), where
+            assert {"shanghai_choices", "scheming_multiple_choice"} & set(names), where
         if "scheming_multiple_choice" in names:
             assert field.get("output_validators") == "scheming_multiple_choice_output", where
             multiple_snippets = {"multiple_checkbox.html", "multiple_select.html"}

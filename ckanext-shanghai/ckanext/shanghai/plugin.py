@@ -15,6 +15,7 @@ class ShanghaiPlugin(plugins.SingletonPlugin):
 
     plugins.implements(plugins.IConfigurer)
     plugins.implements(plugins.IPackageController, inherit=True)
+    plugins.implements(plugins.IFacets, inherit=True)
 
     # IConfigurer
 
@@ -29,3 +30,14 @@ class ShanghaiPlugin(plugins.SingletonPlugin):
 
     def before_dataset_index(self, pkg_dict):
         return search.shape_index_document(pkg_dict)
+
+    def after_dataset_search(self, search_results, search_params):
+        return search.label_facet_items(search_results)
+
+    # IFacets
+
+    def dataset_facets(self, facets_dict, package_type):
+        return search.facet_titles()
+
+    def organization_facets(self, facets_dict, organization_type, package_type):
+        return search.facet_titles()

@@ -3,7 +3,10 @@ document holds (before_dataset_index) and how a search is asked
 (before_dataset_search). The Solr schema is config/solr/configsets/ckan."""
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
+
+import ckan.plugins.toolkit as tk
 
 # Fields CKAN's indexer writes itself, or that the Solr schema types
 # explicitly; every other top-level string is a schema field (data_domain,
@@ -50,3 +53,60 @@ def shape_query(search_params: dict[str, Any]) -> dict[str, Any]:
     if ":" not in query and "qf" not in search_params:
         search_params["qf"] = QUERY_FIELDS
     return search_params
+
+
+# The six facets of the catalog: Solr field -> title in each language.
+FACETS = OrderedDict([
+    ("organization", {"zh_Hans_CN": "数据提供方", "en": "Department"}),
+    ("data_domain", {"zh_Hans_CN": "数据领域", "en": "Data domain"}),
+    ("national_theme", {"zh_Hans_CN": "国家主题分类", "en": "National theme"}),
+    ("open_condition", {"zh_Hans_CN": "开放属性", "en": "Open condition"}),
+    ("res_format", {"zh_Hans_CN": "数据格式", "en": "Format"}),
+    ("update_frequency", {"zh_Hans_CN": "更新频度", "en": "Update frequency"}),
+])
+_CHOICE_FACETS = ("data_domain", "national_theme", "open_condition", "update_frequency")
+
+
+def current_language() -> str:
+    """The page's language, or the site default outside a request."""
+    try:
+        return tk.h.lang() or tk.config.get("ckan.locale_default")
+    except (RuntimeError, AttributeError, TypeError):
+        return tk.config.get("ckan.locale_default")
+
+
+def _in_language(labels: dict[str, str], language: str) -> str:
+    if language.startswith("zh"):
+        return labels.get("zh_Hans_CN") or labels.get("en")
+    return labels.get("en") or labels.get("zh_Hans_CN")
+
+
+def facet_titles() -> "OrderedDict[str, str]":
+    """Facet field -> title in the current language, in display order."""
+    language = current_language()
+    return OrderedDict((name, _in_language(labels, language)) for name, labels in FACETS.items())
+
+
+def choice_labels(field_name: str) -> dict[str, dict[str, str]]:
+    """Value -> {language: label} of a core schema choice field."""
+    schema = tk.h.scheming_get_dataset_schema("dataset") or {}
+    for field in schema.get("dataset_fields", []):
+        if field["field_name"] == field_name:
+            return {choice["value"]: choice["label"] for choice in field.get("choices", [])}
+    return {}
+
+
+def label_facet_items(search_results: dict[str, Any]) -> dict[str, Any]:
+    """Show choice codes (``health``, ``annual``) by their labels in the
+    current language, in pages and in the API's ``search_facets``."""
+    facets = search_results.get("search_facets") or {}
+    language = current_language()
+    for name in _CHOICE_FACETS:
+        if name not in facets:
+            continue
+        labels = choice_labels(name)
+        for item in facets[name].get("items", []):
+            if item["name"] in labels:
+                item["display_name"] = _in_language(labels[item["name"]], language)
+        facets[name]["title"] = _in_language(FACETS[name], language)
+    return search_results

@@ -18,8 +18,10 @@ import yaml
 
 import ckan.plugins.toolkit as tk
 from ckan.lib.navl.dictization_functions import Invalid, missing
+from ckanext.scheming.validation import scheming_validator
 
 __all__ = [
+    "shanghai_choices",
     "shanghai_date",
     "shanghai_not_before",
     "shanghai_national_theme",
@@ -60,6 +62,34 @@ def parse_date(value: Any) -> dt.date | None:
             except ValueError:
                 return None
     return None
+
+
+def _label(text: Any, lang: str) -> str:
+    if isinstance(text, dict):
+        return str(text.get(lang) or text.get("en") or next(iter(text.values()), ""))
+    return str(text or "")
+
+
+@scheming_validator
+def shanghai_choices(field: dict, schema: dict):
+    """Like scheming_choices, with an error that names the field and lists
+    the allowed values with their labels, in Chinese and English."""
+    allowed = {choice["value"]: choice for choice in field.get("choices", [])}
+    zh_field, en_field = _label(field.get("label"), "zh_Hans_CN"), _label(field.get("label"), "en")
+
+    def validator(value):
+        if value is missing or value is None or value == "":
+            return value
+        if value in allowed:
+            return value
+        zh_allowed = "、".join(f"{code}（{_label(c.get('label'), 'zh_Hans_CN')}）" for code, c in allowed.items())
+        en_allowed = ", ".join(f"{code} ({_label(c.get('label'), 'en')})" for code, c in allowed.items())
+        raise Invalid(
+            f"「{value!s:.60}」不是{zh_field}的可选值；可选值：{zh_allowed} / "
+            f'"{value!s:.60}" is not a valid {en_field}; allowed: {en_allowed}'
+        )
+
+    return validator
 
 
 def shanghai_date(value: Any) -> Any:
