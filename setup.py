@@ -19,7 +19,7 @@ setup(
     license="AGPL-3.0-or-later",
     python_requires=">=3.10",
     packages=extension_packages
-    + ["ckanext.shanghai.harvesters", "ckanext.shanghai.schemas"],
+    + ["ckanext.shanghai.harvesters", "ckanext.shanghai.harvesters.mappings", "ckanext.shanghai.schemas"],
     package_dir={
         "": EXTENSION_ROOT,
         "ckanext.shanghai.harvesters": "harvesters",
@@ -35,6 +35,7 @@ setup(
             "migration/**/*",
         ],
         "ckanext.shanghai.schemas": ["*.yaml", "*.json"],
+        "ckanext.shanghai.harvesters.mappings": ["*.yaml", "*.md"],
     },
     include_package_data=False,
     zip_safe=False,
@@ -49,6 +50,7 @@ setup(
     entry_points={
         "ckan.plugins": [
             "shanghai = ckanext.shanghai.plugin:ShanghaiPlugin",
+            "shanghai_agency_export = ckanext.shanghai.harvesters.agency_export:AgencyExportHarvester",
         ],
         "babel.extractors": [
             "ckan = ckan.lib.extract:extract_ckan",

@@ -25,6 +25,7 @@ import signal
 import socket
 import string
 import subprocess
+import tempfile
 import sys
 import time
 import urllib.error
@@ -56,7 +57,7 @@ BROWSER_PACKAGES = {"chromium": "chromium", "chromedriver": "chromium-driver"}
 
 SCHEMA_DIR = ROOT / "schemas"
 NOT_DATASET_SCHEMAS = {"presets.yaml", "organization.yaml", "national_themes.yaml"}
-PLUGINS = "shanghai scheming_datasets scheming_organizations harvest ckan_harvester activity"
+PLUGINS = "shanghai scheming_datasets scheming_organizations harvest ckan_harvester shanghai_agency_export activity"
 
 
 def say(message: str) -> None:
@@ -564,8 +565,11 @@ def render_ini(profile: Profile, database_url: str, redis_url: str, solr_url: st
     storage = profile.state / "storage"
     storage.mkdir(parents=True, exist_ok=True)
     template = string.Template((ROOT / "config" / "ckan.ini.template").read_text(encoding="utf-8"))
+    shared_data = ROOT.parent / "shared" / "data"
+    file_roots = [str(shared_data)] + ([tempfile.gettempdir()] if profile.name == "test" else [])
     extra = [
         "ckan.search.show_all_types = true",
+        f"ckanext.shanghai.harvest.file_roots = {' '.join(file_roots)}",
         f"ckanext.shanghai.harvest.queue_poll_seconds = {os.environ.get('HARVEST_QUEUE_POLL', '20')}",
     ]
     text = template.substitute(
@@ -631,6 +635,8 @@ def start_ckan_processes(profile: Profile, procs: Processes) -> None:
     for kind in ("gather", "fetch"):
         procs.start(f"harvest-{kind}", [str(VENV_BIN / "ckan"), "-c", str(profile.ini), "shanghai",
                                         "harvest-consumer", kind], env=env)
+    procs.start("harvest-scheduler", [str(VENV_BIN / "ckan"), "-c", str(profile.ini), "shanghai",
+                                      "harvest-scheduler"], env=env)
     procs.start("jobs-worker", [str(VENV_BIN / "ckan"), "-c", str(profile.ini), "jobs", "worker"], env=env)
     status = f"http://127.0.0.1:{profile.web_port}/api/3/action/status_show"
     wait_until(lambda: http_ok(status), "the web app", 120, web, profile.logs / "web.log")
@@ -652,6 +658,21 @@ def bootstrap_admin(profile: Profile) -> dict:
     admin_file.touch(mode=0o600)
     admin_file.write_text(json.dumps(admin, indent=1))
     return admin
+
+
+def load_demo(profile: Profile) -> None:
+    """Harvest the real Shanghai catalog export (../shared/data) on first run."""
+    export = ROOT.parent / "shared" / "data" / "catalogs" / "shanghai.json"
+    if not export.exists():
+        say("demo: no ../shared/data/catalogs/shanghai.json here; the catalog starts empty")
+        return
+    result = ckan(profile, "shanghai", "demo", str(export))
+    started = json.loads(result.stdout.strip().splitlines()[-1])
+    if started.get("job"):
+        say("demo: harvesting the real Shanghai catalog (4,494 records, 56 departments) in the background; "
+            f"follow it at http://127.0.0.1:{profile.web_port}/harvest/{started['source']}")
+    else:
+        say(f"demo: the Shanghai catalog was harvested before (source {started['source']})")
 
 
 # --------------------------------------------------------------------------
@@ -679,6 +700,7 @@ def serve() -> int:
         start_services(profile, procs)
         admin = bootstrap_admin(profile)
         start_ckan_processes(profile, procs)
+        load_demo(profile)
         say("")
         say(f"portal:    http://127.0.0.1:{profile.web_port}/")
         say(f"API:       http://127.0.0.1:{profile.web_port}/api/3/action/status_show")

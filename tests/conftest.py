@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
 @pytest.fixture(scope="session")
@@ -46,7 +45,7 @@ def clean_db(reset_db, migrate_db_for, with_plugins):
     """CKAN's clean_db rebuilds only CKAN's own tables; the plugins this
     portal runs (activity, harvest) keep theirs in their own migrations."""
     reset_db()
-    for plugin in ("activity", "harvest"):
+    for plugin in ("activity", "harvest", "shanghai"):
         migrate_db_for(plugin)
 
 
@@ -54,10 +53,3 @@ def clean_db(reset_db, migrate_db_for, with_plugins):
 def harvest_tables(with_plugins, clean_db):
     """An empty database with ckanext-harvest's tables."""
 
-
-def make_department(**fields) -> dict:
-    """A department (CKAN organization) as the organization schema wants it."""
-    from ckan.tests import factories
-
-    fields.setdefault("department_type", "municipal-bureau")
-    return factories.Organization(**fields)

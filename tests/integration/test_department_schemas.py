@@ -8,7 +8,7 @@ import ckan.model as model
 import ckan.plugins.toolkit as tk
 from ckan.tests import factories, helpers
 
-from conftest import make_department
+from portal_testing import make_department
 
 CORE = dict(data_domain="health", update_frequency="annual", open_condition="unconditional")
 

@@ -16,7 +16,7 @@ import pytest
 
 import ckan.plugins.toolkit as tk
 from ckan.tests import helpers
-from conftest import make_department
+from portal_testing import make_department
 from ckanext.harvest import queue as harvest_queue
 
 IDLE_SECONDS = int(os.environ.get("SHANGHAI_IDLE_SECONDS", "20"))

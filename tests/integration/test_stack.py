@@ -10,7 +10,7 @@ import ckan.lib.redis as ckan_redis
 import ckan.model as model
 import ckan.plugins.toolkit as tk
 from ckan.tests import factories, helpers
-from conftest import make_department
+from portal_testing import make_department
 
 
 def solr_get(url: str) -> dict:

@@ -61,6 +61,66 @@ def harvest_consumer(kind: str):
     run_consumer(kind)
 
 
+@shanghai.command("harvest-scheduler")
+def harvest_scheduler():
+    """Run the harvest scheduler (start due jobs, finish done ones, requeue
+    the work of dead consumers) until SIGTERM or SIGINT."""
+    from ckanext.shanghai.harvest_scheduler import run_scheduler
+
+    run_scheduler()
+
+
+@shanghai.command("index-check")
+@click.option("--repair/--no-repair", default=False, help="Also fix what differs.")
+def index_check(repair: bool):
+    """Compare the database with the Solr index (missing, stale and orphaned
+    documents); with --repair, fix them. Exits 1 when a difference remains."""
+    from ckanext.shanghai import index_check as checker
+
+    difference = checker.compare()
+    click.echo(json.dumps({"missing": len(difference.missing), "stale": len(difference.stale),
+                           "orphaned": len(difference.orphaned)}))
+    if repair and difference.total:
+        checker.repair(difference)
+        difference = checker.compare()
+        click.echo(json.dumps({"after_repair": difference.total}))
+    sys.exit(1 if difference.total else 0)
+
+
+@shanghai.command("demo")
+@click.argument("export_path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--mapping", "mapping_name", default="shanghai", show_default=True)
+def demo(export_path: str, mapping_name: str):
+    """Register a real catalog export as a harvest source owned by the city's
+    data centre and start its first job (idempotent)."""
+    context = _site_user_context()
+    owner = model.Group.get("shanghai-data-centre")
+    if owner is None:
+        owner_id = tk.get_action("organization_create")(dict(context), {
+            "name": "shanghai-data-centre", "title": "上海市大数据中心",
+            "department_type": "other",
+            "description": "上海市公共数据开放平台的运营单位 / Operator of the city's open data platform",
+        })["id"]
+    else:
+        owner_id = owner.id
+    name = f"{mapping_name}-catalog-export"
+    source = model.Package.get(name)
+    if source is None:
+        source_id = tk.get_action("harvest_source_create")(dict(context), {
+            "name": name, "title": f"{mapping_name} 目录导出 catalog export", "url": export_path,
+            "source_type": "shanghai_agency_export", "owner_org": owner_id,
+            "config": json.dumps({"mapping": mapping_name}),
+        })["id"]
+    else:
+        source_id = source.id
+    jobs = tk.get_action("harvest_job_list")(dict(context), {"source_id": source_id})
+    if jobs:
+        click.echo(json.dumps({"source": name, "job": None, "note": "already harvested"}))
+        return
+    job = tk.get_action("harvest_job_create")(dict(context), {"source_id": source_id, "run": True})
+    click.echo(json.dumps({"source": name, "job": job["id"]}))
+
+
 @shanghai.command("harvest-source-create")
 @click.argument("name")
 @click.argument("url")

@@ -18,7 +18,9 @@ import time
 
 import redis
 
+import ckan.model as model
 import ckan.plugins.toolkit as tk
+from ckan.lib import search
 from ckanext.harvest import queue as harvest_queue
 
 log = logging.getLogger(__name__)
@@ -46,17 +48,23 @@ def idle_safe_connection(poll_seconds: int) -> redis.Redis:
 class IdleSafeRedisConsumer(harvest_queue.RedisConsumer):
     """ckanext-harvest's Redis consumer with a bounded, repeated BLPOP."""
 
-    def __init__(self, connection: redis.Redis, routing_key: str, poll_seconds: int):
+    def __init__(self, connection: redis.Redis, routing_key: str, poll_seconds: int,
+                 on_idle=None):
         super().__init__(connection, routing_key)
         self.poll_seconds = poll_seconds
         self.stopping = False
         self.busy = False
+        # Called when the queue is empty; returns True while it still has
+        # work to finish soon (the next wait is then short).
+        self.on_idle = on_idle or (lambda: False)
+        self.work_pending = False
 
     def consume(self, queue=None):
         while not self.stopping:
             self.busy = False
             try:
-                popped = self.redis.blpop(self.routing_key, timeout=self.poll_seconds)
+                timeout = 1 if self.work_pending else self.poll_seconds
+                popped = self.redis.blpop(self.routing_key, timeout=timeout)
             except (redis.ConnectionError, redis.TimeoutError) as error:
                 # Redis restarting: wait one poll and reconnect rather than die.
                 log.warning("Redis unavailable for %s, retrying: %s", self.routing_key, error)
@@ -64,6 +72,8 @@ class IdleSafeRedisConsumer(harvest_queue.RedisConsumer):
                 time.sleep(min(self.poll_seconds, 5))
                 continue
             if popped is None:
+                self.busy = True
+                self.work_pending = self.on_idle()
                 continue
             self.busy = True
             _key, body = popped
@@ -73,12 +83,38 @@ class IdleSafeRedisConsumer(harvest_queue.RedisConsumer):
             yield (harvest_queue.FakeMethod(body), self, body)
 
 
+class IndexBatcher:
+    """Lets the fetch consumer commit the Solr index once per batch of
+    imported records (or as soon as its queue empties) instead of once per
+    record, as CKAN's package_create otherwise does."""
+
+    def __init__(self, batch_size: int):
+        self.batch_size = batch_size
+        self.pending = 0
+        tk.config["ckan.search.solr_commit"] = False
+
+    def after_message(self) -> bool:
+        self.pending += 1
+        if self.pending >= self.batch_size:
+            self.commit()
+        return self.pending > 0
+
+    def commit(self) -> bool:
+        if self.pending:
+            search.commit()
+            self.pending = 0
+        return False
+
+
 def run_consumer(kind: str) -> None:
     """Consume the ``kind`` ("gather" or "fetch") queue until SIGTERM or SIGINT,
-    finishing the message in hand before stopping."""
+    finishing the message in hand before stopping. A message whose handling
+    fails is logged and the consumer goes on."""
     routing_key_of, callback = QUEUES[kind]
     poll_seconds = tk.config.get("ckanext.shanghai.harvest.queue_poll_seconds")
-    consumer = IdleSafeRedisConsumer(idle_safe_connection(poll_seconds), routing_key_of(), poll_seconds)
+    batcher = IndexBatcher(tk.config.get("ckanext.shanghai.harvest.index_batch")) if kind == "fetch" else None
+    consumer = IdleSafeRedisConsumer(idle_safe_connection(poll_seconds), routing_key_of(), poll_seconds,
+                                     on_idle=batcher.commit if batcher else None)
 
     def stop(signum, frame):
         consumer.stopping = True
@@ -90,5 +126,16 @@ def run_consumer(kind: str) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     log.info("%s consumer listening on %s (poll %ss)", kind, consumer.routing_key, poll_seconds)
-    for method, header, body in consumer.consume():
-        callback(consumer, method, header, body)
+    try:
+        for method, header, body in consumer.consume():
+            try:
+                callback(consumer, method, header, body)
+            except Exception:
+                log.exception("%s consumer: message failed: %s", kind, body[:200])
+                model.Session.rollback()
+                model.Session.remove()
+            if batcher:
+                consumer.work_pending = batcher.after_message()
+    finally:
+        if batcher:
+            batcher.commit()

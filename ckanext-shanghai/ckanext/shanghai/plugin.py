@@ -10,6 +10,10 @@ from ckanext.shanghai import search
 @tk.blanket.config_declarations
 @tk.blanket.validators
 @tk.blanket.cli
+@tk.blanket.actions
+@tk.blanket.auth_functions
+@tk.blanket.helpers
+@tk.blanket.blueprints
 class ShanghaiPlugin(plugins.SingletonPlugin):
     """The portal: theme, validators, commands and search shaping."""
 

@@ -1,0 +1,90 @@
+"""Compare the catalog in PostgreSQL with the Solr index and repair the
+difference: datasets missing from the index, index documents older than the
+database row, and documents whose dataset is gone (orphans)."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+
+import ckan.logic as logic
+import ckan.model as model
+import ckan.plugins.toolkit as tk
+from ckan.lib import search
+from ckan.lib.search.common import make_connection
+
+log = logging.getLogger(__name__)
+
+_PAGE = 5000
+
+
+@dataclass
+class IndexDifference:
+    missing: list[str] = field(default_factory=list)
+    stale: list[str] = field(default_factory=list)
+    orphaned: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return len(self.missing) + len(self.stale) + len(self.orphaned)
+
+
+def _millis(value: dt.datetime | str | None) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value.rstrip("Z"))
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}"
+
+
+def database_state() -> dict[str, str]:
+    """Active dataset id -> metadata_modified (to the millisecond)."""
+    rows = model.Session.query(model.Package.id, model.Package.metadata_modified).filter(
+        model.Package.state == "active")
+    return {package_id: _millis(modified) for package_id, modified in rows}
+
+
+def index_state() -> dict[str, str]:
+    """Indexed dataset id -> metadata_modified, paged with a cursor."""
+    connection = make_connection()
+    site = tk.config.get("ckan.site_id")
+    state: dict[str, str] = {}
+    cursor = "*"
+    while True:
+        result = connection.search(
+            q="*:*", fq=[f'+site_id:"{site}"', "+entity_type:package"], fl="id,metadata_modified",
+            rows=_PAGE, sort="index_id asc", cursorMark=cursor,
+        )
+        for doc in result.docs:
+            state[doc["id"]] = _millis(doc.get("metadata_modified"))
+        if result.nextCursorMark == cursor or not result.docs:
+            return state
+        cursor = result.nextCursorMark
+
+
+def compare() -> IndexDifference:
+    in_database = database_state()
+    in_index = index_state()
+    difference = IndexDifference()
+    for package_id, modified in in_database.items():
+        indexed = in_index.get(package_id)
+        if package_id not in in_index:
+            difference.missing.append(package_id)
+        elif indexed != modified:
+            difference.stale.append(package_id)
+    difference.orphaned = [package_id for package_id in in_index if package_id not in in_database]
+    return difference
+
+
+def repair(difference: IndexDifference) -> None:
+    """Index the missing and stale datasets, drop the orphans, commit once."""
+    context = {"ignore_auth": True}
+    for package_id in difference.missing + difference.stale:
+        logic.index_update_package(context, package_id, defer_commit=True)
+    index = search.index_for(model.Package)
+    for package_id in difference.orphaned:
+        index.delete_package({"id": package_id, "site_id": tk.config.get("ckan.site_id")})
+    search.commit()
+    if difference.total:
+        log.warning("search index repaired: %d missing, %d stale, %d orphaned",
+                    len(difference.missing), len(difference.stale), len(difference.orphaned))

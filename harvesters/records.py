@@ -1,0 +1,221 @@
+"""What the harvesters remember between runs and report about each job: the
+record table (identity -> package, content hash, state), job reports with
+their counts, and every rejected record with its reason in Chinese and
+English. Tables are created by the extension's Alembic migration."""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from typing import Any, Iterable, Iterator
+
+import sqlalchemy as sa
+
+import ckan.model as model
+
+metadata = sa.MetaData()
+
+harvest_record = sa.Table(
+    "shanghai_harvest_record", metadata,
+    sa.Column("source_id", sa.UnicodeText, primary_key=True),
+    sa.Column("identity", sa.UnicodeText, primary_key=True),
+    sa.Column("package_id", sa.UnicodeText),
+    sa.Column("content_hash", sa.UnicodeText),
+    sa.Column("state", sa.UnicodeText, nullable=False),
+    sa.Column("last_seen_job_id", sa.UnicodeText),
+    sa.Column("withdrawn_reason", sa.UnicodeText),
+    sa.Column("modified", sa.DateTime, nullable=False),
+)
+
+harvest_report = sa.Table(
+    "shanghai_harvest_report", metadata,
+    sa.Column("job_id", sa.UnicodeText, primary_key=True),
+    sa.Column("source_id", sa.UnicodeText, nullable=False),
+    sa.Column("outcome", sa.UnicodeText, nullable=False),
+    sa.Column("records_read", sa.Integer, nullable=False),
+    sa.Column("added", sa.Integer, nullable=False),
+    sa.Column("updated", sa.Integer, nullable=False),
+    sa.Column("unchanged", sa.Integer, nullable=False),
+    sa.Column("withdrawn", sa.Integer, nullable=False),
+    sa.Column("rejected", sa.Integer, nullable=False),
+    sa.Column("message_zh", sa.UnicodeText),
+    sa.Column("message_en", sa.UnicodeText),
+    sa.Column("started", sa.DateTime, nullable=False),
+    sa.Column("finished", sa.DateTime),
+)
+
+harvest_rejection = sa.Table(
+    "shanghai_harvest_rejection", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("job_id", sa.UnicodeText, nullable=False),
+    sa.Column("identity", sa.UnicodeText),
+    sa.Column("position", sa.Integer),
+    sa.Column("field", sa.UnicodeText),
+    sa.Column("reason_zh", sa.UnicodeText, nullable=False),
+    sa.Column("reason_en", sa.UnicodeText, nullable=False),
+)
+
+COUNTERS = ("added", "updated", "unchanged", "withdrawn", "rejected")
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.utcnow()
+
+
+def _execute(statement):
+    return model.Session.execute(statement)
+
+
+# -- reports -------------------------------------------------------------
+
+
+def start_report(job_id: str, source_id: str) -> None:
+    """Open (or reset, when a job is gathered again) the report of a job."""
+    _execute(sa.delete(harvest_rejection).where(harvest_rejection.c.job_id == job_id))
+    _execute(sa.delete(harvest_report).where(harvest_report.c.job_id == job_id))
+    _execute(sa.insert(harvest_report).values(
+        job_id=job_id, source_id=source_id, outcome="running", records_read=0,
+        added=0, updated=0, unchanged=0, withdrawn=0, rejected=0, started=_now(),
+    ))
+
+
+def count(job_id: str, **increments: int) -> None:
+    """Add to a job's counters in one UPDATE (safe with several consumers)."""
+    values = {name: getattr(harvest_report.c, name) + amount for name, amount in increments.items() if amount}
+    if values:
+        _execute(sa.update(harvest_report).where(harvest_report.c.job_id == job_id).values(**values))
+
+
+def reject(job_id: str, identity: str | None, field: str | None, reason_zh: str, reason_en: str,
+           position: int | None = None) -> None:
+    """Record why a record was not taken, and count it."""
+    _execute(sa.insert(harvest_rejection).values(
+        job_id=job_id, identity=identity, field=field, reason_zh=reason_zh,
+        reason_en=reason_en, position=position,
+    ))
+    count(job_id, rejected=1)
+
+
+def finish_report(job_id: str, outcome: str, message_zh: str | None = None,
+                  message_en: str | None = None) -> None:
+    _execute(sa.update(harvest_report).where(harvest_report.c.job_id == job_id).values(
+        outcome=outcome, message_zh=message_zh, message_en=message_en, finished=_now(),
+    ))
+
+
+def report_for_job(job_id: str) -> dict[str, Any] | None:
+    row = _execute(sa.select(harvest_report).where(harvest_report.c.job_id == job_id)).mappings().first()
+    if row is None:
+        return None
+    report = dict(row)
+    for key in ("started", "finished"):
+        report[key] = report[key].isoformat() if report[key] else None
+    return report
+
+
+def rejections_for_job(job_id: str, limit: int | None = None, offset: int = 0) -> list[dict[str, Any]]:
+    query = (sa.select(harvest_rejection.c.identity, harvest_rejection.c.position,
+                       harvest_rejection.c.field, harvest_rejection.c.reason_zh,
+                       harvest_rejection.c.reason_en)
+             .where(harvest_rejection.c.job_id == job_id)
+             .order_by(harvest_rejection.c.id).offset(offset))
+    if limit is not None:
+        query = query.limit(limit)
+    return [dict(row) for row in _execute(query).mappings()]
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _inert(value: Any) -> str:
+    """A CSV cell a spreadsheet will show as text, never run as a formula."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def rejections_csv(job_id: str) -> Iterator[str]:
+    """The rejected records of a job as CSV (UTF-8 with BOM, for Excel),
+    streamed in chunks."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    buffer.write("\ufeff")
+    writer.writerow(["标识 identity", "位置 position", "字段 field", "原因 reason (zh)", "reason (en)"])
+    offset = 0
+    while True:
+        rows = rejections_for_job(job_id, limit=1000, offset=offset)
+        for row in rows:
+            writer.writerow([_inert(row[k]) for k in ("identity", "position", "field", "reason_zh", "reason_en")])
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        if len(rows) < 1000:
+            return
+        offset += len(rows)
+
+
+# -- records ---------------------------------------------------------------
+
+
+def known_records(source_id: str, identities: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The stored rows of these identities of a source."""
+    identities = list(identities)
+    if not identities:
+        return {}
+    rows = _execute(sa.select(harvest_record).where(
+        harvest_record.c.source_id == source_id, harvest_record.c.identity.in_(identities),
+    )).mappings()
+    return {row["identity"]: dict(row) for row in rows}
+
+
+def mark_seen(source_id: str, job_id: str, identities: Iterable[str]) -> None:
+    """Note that this job's source still delivers these identities; rows
+    for new identities are created as 'pending' until imported."""
+    identities = list(identities)
+    if not identities:
+        return
+    statement = sa.dialects.postgresql.insert(harvest_record).values([
+        {"source_id": source_id, "identity": identity, "state": "pending",
+         "last_seen_job_id": job_id, "modified": _now()} for identity in identities
+    ])
+    _execute(statement.on_conflict_do_update(
+        index_elements=["source_id", "identity"],
+        set_={"last_seen_job_id": job_id},
+    ))
+
+
+def active_count(source_id: str) -> int:
+    return _execute(sa.select(sa.func.count()).select_from(harvest_record).where(
+        harvest_record.c.source_id == source_id, harvest_record.c.state == "active",
+    )).scalar()
+
+
+def unseen_active(source_id: str, job_id: str) -> list[dict[str, Any]]:
+    """Active records the source no longer delivers in this job."""
+    rows = _execute(sa.select(harvest_record).where(
+        harvest_record.c.source_id == source_id,
+        harvest_record.c.state == "active",
+        sa.or_(harvest_record.c.last_seen_job_id.is_(None), harvest_record.c.last_seen_job_id != job_id),
+    )).mappings()
+    return [dict(row) for row in rows]
+
+
+def claimed_by_other_source(source_id: str, package_id: str) -> str | None:
+    """The source that already owns a package, if it is not this one."""
+    return _execute(sa.select(harvest_record.c.source_id).where(
+        harvest_record.c.package_id == package_id,
+        harvest_record.c.source_id != source_id,
+        harvest_record.c.state == "active",
+    ).limit(1)).scalar()
+
+
+def save_imported(source_id: str, identity: str, package_id: str, content_hash: str) -> None:
+    _execute(sa.update(harvest_record).where(
+        harvest_record.c.source_id == source_id, harvest_record.c.identity == identity,
+    ).values(package_id=package_id, content_hash=content_hash, state="active",
+             withdrawn_reason=None, modified=_now()))
+
+
+def save_withdrawn(source_id: str, identity: str, reason: str) -> None:
+    _execute(sa.update(harvest_record).where(
+        harvest_record.c.source_id == source_id, harvest_record.c.identity == identity,
+    ).values(state="withdrawn", withdrawn_reason=reason, modified=_now()))

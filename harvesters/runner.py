@@ -1,0 +1,276 @@
+"""The stage runner shared by the portal's harvesters: reconcile a stream of
+mapped records against what the source delivered before (added, updated,
+unchanged, withdrawn, rejected), fail closed when a source looks broken, and
+import one harvest object through the catalog writer."""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator, Union
+
+import ckan.model as model
+import ckan.plugins.toolkit as tk
+from ckanext.harvest.model import HarvestGatherError, HarvestObject, HarvestObjectExtra
+
+from ckanext.shanghai.harvesters import records
+from ckanext.shanghai.harvesters.writer import CatalogWriter
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 500
+
+
+@dataclass
+class Rejection:
+    """A source record that cannot be taken, and why."""
+    identity: str | None
+    field: str | None
+    reason_zh: str
+    reason_en: str
+    position: int | None = None
+
+
+@dataclass
+class Candidate:
+    """A mapped record ready to reconcile."""
+    identity: str
+    department: str
+    dataset_type: str
+    package: dict[str, Any]
+    content_hash: str
+    position: int | None = None
+
+
+Item = Union[Candidate, Rejection]
+
+
+class FailedClosed(Exception):
+    def __init__(self, reason_zh: str, reason_en: str):
+        super().__init__(f"{reason_zh} / {reason_en}")
+        self.reason_zh = reason_zh
+        self.reason_en = reason_en
+
+
+def gather(job, items: Iterable[Item], *, complete: bool, max_withdraw_share: float,
+           ensure_department) -> list[str]:
+    """Reconcile ``items`` for ``job`` and return the ids of the harvest
+    objects to fetch and import. Memory stays flat: records are handled in
+    batches and "seen" marks live in the database.
+
+    :param complete: the source lists all its records, so ones it no longer
+        lists are withdrawn from the catalog.
+    :param max_withdraw_share: fail closed (withdraw nothing, import nothing)
+        when a run would withdraw more than this share of the source's records.
+    :param ensure_department: callable(department name) -> organization id.
+    """
+    source_id = job.source.id
+    records.start_report(job.id, source_id)
+    model.Session.commit()
+    object_ids: list[str] = []
+    batch: list[Candidate] = []
+    read = 0
+    for item in items:
+        read += 1
+        if isinstance(item, Rejection):
+            records.reject(job.id, item.identity, item.field, item.reason_zh, item.reason_en, item.position)
+            continue
+        batch.append(item)
+        if len(batch) >= BATCH_SIZE:
+            object_ids += _gather_batch(job, batch, ensure_department)
+            batch = []
+    if batch:
+        object_ids += _gather_batch(job, batch, ensure_department)
+    records.count(job.id, records_read=read)
+    model.Session.commit()
+
+    try:
+        withdrawals = _plan_withdrawals(job, read, complete, max_withdraw_share)
+    except FailedClosed as closed:
+        _abandon(job, object_ids)
+        records.finish_report(job.id, "failed_closed", closed.reason_zh, closed.reason_en)
+        HarvestGatherError(message=str(closed), job=job).save()
+        model.Session.commit()
+        log.warning("harvest job %s failed closed: %s", job.id, closed.reason_en)
+        return []
+    for row in withdrawals:
+        obj = HarvestObject(guid=row["identity"], job=job, source=job.source, package_id=row["package_id"],
+                            extras=[HarvestObjectExtra(key="status", value="delete")])
+        obj.save()
+        object_ids.append(obj.id)
+    model.Session.commit()
+    return object_ids
+
+
+def _gather_batch(job, batch: list[Candidate], ensure_department) -> list[str]:
+    source_id = job.source.id
+    known = records.known_records(source_id, [c.identity for c in batch])
+    in_batch: set[str] = set()
+    accepted: list[Candidate] = []
+    for candidate in batch:
+        row = known.get(candidate.identity)
+        if candidate.identity in in_batch or (row and row["last_seen_job_id"] == job.id):
+            records.reject(job.id, candidate.identity, "identity",
+                           "同一数据源中出现重复标识，仅保留第一条",
+                           "The same identity appears twice in this source; only the first is kept",
+                           candidate.position)
+            continue
+        in_batch.add(candidate.identity)
+        accepted.append(candidate)
+
+    claimed = _names_claimed_elsewhere(source_id, [c.package["name"] for c in accepted])
+    object_ids = []
+    unchanged = 0
+    seen = []
+    for candidate in accepted:
+        other = claimed.get(candidate.package["name"])
+        if other:
+            records.reject(job.id, candidate.identity, "identity",
+                           f"该标识已由另一数据源（{other}）提供，未重复导入",
+                           f"This identity is already provided by another source ({other}); not duplicated",
+                           candidate.position)
+            continue
+        seen.append(candidate.identity)
+        row = known.get(candidate.identity)
+        if row and row["state"] == "active" and row["content_hash"] == candidate.content_hash:
+            unchanged += 1
+            continue
+        package = dict(candidate.package, type=candidate.dataset_type,
+                       owner_org=ensure_department(candidate.department))
+        status = "change" if row and row["state"] == "active" and row["package_id"] else "new"
+        obj = HarvestObject(
+            guid=candidate.identity, job=job, source=job.source,
+            package_id=row["package_id"] if status == "change" else None,
+            content=json.dumps({"package": package, "content_hash": candidate.content_hash},
+                               ensure_ascii=False),
+            extras=[HarvestObjectExtra(key="status", value=status)],
+        )
+        model.Session.add(obj)
+        model.Session.flush()
+        object_ids.append(obj.id)
+    records.mark_seen(source_id, job.id, seen)
+    records.count(job.id, unchanged=unchanged)
+    model.Session.commit()
+    return object_ids
+
+
+def _names_claimed_elsewhere(source_id: str, names: list[str]) -> dict[str, str]:
+    """Package names in this batch that belong to another source's record."""
+    if not names:
+        return {}
+    rows = (model.Session.query(model.Package.name, records.harvest_record.c.source_id)
+            .join(records.harvest_record, records.harvest_record.c.package_id == model.Package.id)
+            .filter(model.Package.name.in_(names), records.harvest_record.c.source_id != source_id,
+                    records.harvest_record.c.state == "active").all())
+    return {name: other for name, other in rows}
+
+
+def _plan_withdrawals(job, read: int, complete: bool, max_share: float) -> list[dict]:
+    source_id = job.source.id
+    active = records.active_count(source_id)
+    report = records.report_for_job(job.id)
+    if read == 0 or (report and report["rejected"] == read and active):
+        raise FailedClosed(
+            "数据源为空或没有可用记录，本次不删除、不导入任何数据",
+            "The source is empty or has no usable record; nothing is withdrawn or imported",
+        )
+    if not complete:
+        return []
+    unseen = records.unseen_active(source_id, job.id)
+    if active and len(unseen) / active > max_share:
+        raise FailedClosed(
+            f"本次将撤下 {len(unseen)}/{active} 条（{len(unseen) / active:.0%}），超过上限 {max_share:.0%}；"
+            "数据源可能被截断，本次不删除、不导入任何数据",
+            f"This run would withdraw {len(unseen)} of {active} records ({len(unseen) / active:.0%}), "
+            f"more than the {max_share:.0%} limit; the source may be truncated, so nothing is "
+            "withdrawn or imported",
+        )
+    return unseen
+
+
+def _abandon(job, object_ids: list[str]) -> None:
+    """Drop the objects of a job that failed closed, and forget that this
+    job saw its records (so the next run compares against the last good one)."""
+    if object_ids:
+        model.Session.query(HarvestObjectExtra).filter(
+            HarvestObjectExtra.harvest_object_id.in_(object_ids)).delete(synchronize_session=False)
+        model.Session.query(HarvestObject).filter(HarvestObject.id.in_(object_ids)).delete(
+            synchronize_session=False)
+    model.Session.execute(
+        records.harvest_record.update()
+        .where(records.harvest_record.c.last_seen_job_id == job.id)
+        .values(last_seen_job_id=None)
+    )
+
+
+def import_object(harvest_object, writer: CatalogWriter) -> bool:
+    """Create, update or withdraw the package of one harvest object. Safe to
+    run again for the same object (after a crash): it finds the package by
+    name and updates it instead of duplicating it."""
+    status = _extra(harvest_object, "status")
+    source_id = harvest_object.source.id
+    job_id = harvest_object.harvest_job_id
+    identity = harvest_object.guid
+    if status == "delete":
+        pkg = model.Package.get(harvest_object.package_id) if harvest_object.package_id else None
+        if pkg is not None and pkg.state == "active":
+            writer.withdraw(pkg.id)
+        records.save_withdrawn(source_id, identity, f"no longer listed by the source (job {job_id})")
+        records.count(job_id, withdrawn=1)
+        _make_current(harvest_object, None)
+        model.Session.commit()
+        return True
+
+    content = json.loads(harvest_object.content)
+    package = content["package"]
+    existing = model.Package.get(harvest_object.package_id or package["name"])
+    try:
+        if existing is not None:
+            result = writer.update(existing.id, package)
+        else:
+            result = writer.create(package)
+    except tk.ValidationError as error:
+        model.Session.rollback()
+        field, message = _first_error(error.error_dict)
+        records.reject(job_id, identity, field, f"校验未通过：{message}", f"Failed validation: {message}")
+        model.Session.commit()
+        return False
+    records.save_imported(source_id, identity, result["id"], content["content_hash"])
+    records.count(job_id, **{"updated" if existing is not None else "added": 1})
+    _make_current(harvest_object, result["id"])
+    model.Session.commit()
+    return True
+
+
+def _extra(harvest_object, key: str) -> str | None:
+    for extra in harvest_object.extras:
+        if extra.key == key:
+            return extra.value
+    return None
+
+
+def _make_current(harvest_object, package_id: str | None) -> None:
+    model.Session.query(HarvestObject).filter(
+        HarvestObject.guid == harvest_object.guid,
+        HarvestObject.harvest_source_id == harvest_object.harvest_source_id,
+        HarvestObject.id != harvest_object.id,
+    ).update({"current": False}, synchronize_session=False)
+    harvest_object.package_id = package_id
+    harvest_object.current = package_id is not None
+    harvest_object.add()
+
+
+def _first_error(error_dict: dict) -> tuple[str, str]:
+    for field, messages in error_dict.items():
+        if field.startswith("__"):
+            continue
+        if isinstance(messages, list) and messages:
+            first = messages[0]
+            if isinstance(first, dict):
+                inner_field, inner = _first_error(first)
+                return f"{field}.{inner_field}", inner
+            return field, str(first)
+        if isinstance(messages, dict):
+            inner_field, inner = _first_error(messages)
+            return f"{field}.{inner_field}", inner
+    return "", json.dumps(error_dict, ensure_ascii=False)[:500]
