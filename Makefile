@@ -2,7 +2,7 @@
 PYTHON ?= python3
 STACK  := $(PYTHON) config/stack.py
 
-.PHONY: help serve test install stop bench clean
+.PHONY: help serve test bench install stop clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -12,6 +12,9 @@ serve: ## Install what is missing, start PostgreSQL, Redis, Solr and CKAN at htt
 
 test: ## Start private test services, run every test tier (unit, integration, browser), stop them
 	@$(STACK) test $(PYTEST_ARGS)
+
+bench: ## Benchmarks on a fresh private stack; figures to bench/results/latest.json (BENCH_ARGS to tune)
+	@$(STACK) bench $(BENCH_ARGS)
 
 install: ## Only install: Debian packages, .venv, Solr jars
 	@$(STACK) install

@@ -58,8 +58,9 @@ def ckan_app():
     return make_app(load_config(os.environ["CKAN_INI"]))._wsgi_app
 
 
-def our_path(export: Path, label: str) -> dict:
-    """Gather + import through the agency export harvester, synchronously."""
+def our_path(export: Path, label: str, import_objects: bool = True) -> dict:
+    """Gather + import through the agency export harvester, synchronously
+    (gather only when ``import_objects`` is false)."""
     import ckan.model as model
     import ckan.plugins.toolkit as tk
     from ckanext.harvest import queue as harvest_queue
@@ -85,10 +86,11 @@ def our_path(export: Path, label: str) -> dict:
     _, gather_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     gathered = time.perf_counter()
-    with batched_index_commits():
-        for object_id in object_ids:
-            harvest_queue.fetch_and_import_stages(harvester, HarvestObject.get(object_id))
-            model.Session.remove()
+    if import_objects:
+        with batched_index_commits():
+            for object_id in object_ids:
+                harvest_queue.fetch_and_import_stages(harvester, HarvestObject.get(object_id))
+                model.Session.remove()
     finished = time.perf_counter()
     report = records.report_for_job(job_id)
     return {
@@ -97,7 +99,11 @@ def our_path(export: Path, label: str) -> dict:
         "rejected": report["rejected"],
         "seconds": finished - started,
         "gather_seconds": gathered - started,
+        "gather_records_per_second": report["records_read"] / (gathered - started),
+        "imported": import_objects,
         "records_per_second": report["records_read"] / (finished - started),
+        # Packages written per second: the figure comparable with the stock path.
+        "added_per_second": report["added"] / (finished - started),
         "gather_peak_mb": gather_peak / 2**20,
         "job_id": job_id,
         "source_id": source["id"],
@@ -162,7 +168,10 @@ def stock_path(records_: list[dict], limit: int) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--large", type=int, default=50_000, help="size of the large corpus")
-    parser.add_argument("--stock", type=int, default=1000, help="records run through the stock path")
+    parser.add_argument("--stock", type=int, default=500, help="records run through the stock path")
+    parser.add_argument("--large-import", action="store_true",
+                        help="also import the large corpus (about an hour at today's speed); "
+                             "by default only its gather stage runs, for the memory figure")
     args = parser.parse_args()
 
     real = json.loads(CATALOG.read_text(encoding="utf-8"))
@@ -174,17 +183,20 @@ def main() -> int:
         shanghai = our_path(write_json(real, directory, "shanghai.json"), "shanghai")
         again = our_second_run(shanghai["source_id"])
         stock = stock_path(real, args.stock)
-        large = our_path(write_json(build_corpus(real, args.large), directory, "large.json"), "large")
-    ratio = shanghai["records_per_second"] / stock["records_per_second"]
+        large = our_path(write_json(build_corpus(real, args.large), directory, "large.json"), "large",
+                         import_objects=args.large_import)
+    ratio = shanghai["added_per_second"] / stock["records_per_second"]
     results = [
-        {"name": "harvest_shanghai_records_per_second", "value": round(shanghai["records_per_second"], 1),
-         "unit": "records/s", "stock": round(stock["records_per_second"], 1), "ratio": round(ratio, 2),
+        {"name": "harvest_shanghai_datasets_written_per_second", "value": round(shanghai["added_per_second"], 1),
+         "unit": "datasets/s", "stock": round(stock["records_per_second"], 1), "ratio": round(ratio, 2),
          "detail": shanghai},
+        {"name": "harvest_shanghai_source_records_per_second", "value": round(shanghai["records_per_second"], 1),
+         "unit": "records/s"},
         {"name": "harvest_shanghai_unchanged_rerun_records_per_second",
          "value": round(again["records_per_second"], 1), "unit": "records/s", "detail": again},
-        {"name": f"harvest_large_{args.large}_records_per_second", "value": round(large["records_per_second"], 1),
-         "unit": "records/s", "stock": round(stock["records_per_second"], 1),
-         "ratio": round(large["records_per_second"] / stock["records_per_second"], 2), "detail": large},
+        {"name": f"harvest_large_{args.large}_{'records' if args.large_import else 'gather'}_per_second",
+         "value": round(large["records_per_second"] if args.large_import else large["gather_records_per_second"], 1),
+         "unit": "records/s", "detail": large},
         {"name": "harvest_gather_peak_mb_shanghai", "value": round(shanghai["gather_peak_mb"], 2), "unit": "MB"},
         {"name": f"harvest_gather_peak_mb_large_{args.large}", "value": round(large["gather_peak_mb"], 2),
          "unit": "MB"},

@@ -10,6 +10,7 @@ TEST_REDIS_URL, TEST_SOLR_URL for the tests) names an external one.
     python3 config/stack.py install        # packages, venv, Solr jars
     python3 config/stack.py serve          # the portal, until Ctrl-C
     python3 config/stack.py test [ARGS]    # test services + pytest ARGS
+    python3 config/stack.py bench [ARGS]   # bench services + bench/harvest_bench.py ARGS
     python3 config/stack.py stop [serve|test]  # stop leftovers of a killed run
     python3 config/stack.py clean          # stop leftovers, delete all local state
 """
@@ -136,6 +137,18 @@ def profile_for(name: str) -> Profile:
             database_url=os.environ.get("TEST_DATABASE_URL"),
             redis_url=os.environ.get("TEST_REDIS_URL"),
             solr_url=os.environ.get("TEST_SOLR_URL"),
+        )
+    if name == "bench":
+        return Profile(
+            name="bench",
+            web_port=env_port("BENCH_PORT", 5056),
+            solr_port=env_port("BENCH_SOLR_PORT", 8985),
+            pg_port=env_port("BENCH_PG_PORT", 54322),
+            redis_port=env_port("BENCH_REDIS_PORT", 63792),
+            database="ckan_bench",
+            solr_core="ckan_bench",
+            ini=LOCAL / "bench.ini",
+            persistent=False,
         )
     fail(f"unknown profile {name!r}")
 
@@ -566,7 +579,7 @@ def render_ini(profile: Profile, database_url: str, redis_url: str, solr_url: st
     storage.mkdir(parents=True, exist_ok=True)
     template = string.Template((ROOT / "config" / "ckan.ini.template").read_text(encoding="utf-8"))
     shared_data = ROOT.parent / "shared" / "data"
-    file_roots = [str(shared_data)] + ([tempfile.gettempdir()] if profile.name == "test" else [])
+    file_roots = [str(shared_data)] + ([tempfile.gettempdir()] if profile.name in ("test", "bench") else [])
     extra = [
         "ckan.search.show_all_types = true",
         f"ckanext.shanghai.harvest.file_roots = {' '.join(file_roots)}",
@@ -725,20 +738,24 @@ def serve() -> int:
         say("stopped")
 
 
+def reset_state(profile: Profile) -> None:
+    """Stop leftovers and delete a throw-away profile's service data."""
+    stop_leftovers(profile)
+    for child in ("postgres", "redis", "solr", "storage"):
+        path = profile.state / child
+        if path.is_symlink():
+            shutil.rmtree(path.resolve(), ignore_errors=True)
+            path.unlink()
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+
+
 def test(pytest_args: list[str]) -> int:
     profile = profile_for("test")
     install(profile, dev=True, browser=True)
     procs = Processes(profile)
-    if profile.state.exists() and not profile.persistent:
-        stop_leftovers(profile)
-        # Each test run starts from empty services.
-        for child in ("postgres", "redis", "solr", "storage"):
-            path = profile.state / child
-            if path.is_symlink():
-                shutil.rmtree(path.resolve(), ignore_errors=True)
-                path.unlink()
-            else:
-                shutil.rmtree(path, ignore_errors=True)
+    # Each test run starts from empty services.
+    reset_state(profile)
     try:
         start_services(profile, procs)
         say("running the tests")
@@ -750,6 +767,21 @@ def test(pytest_args: list[str]) -> int:
             cwd=ROOT, env=env,
         )
         return result.returncode
+    finally:
+        procs.stop_all()
+
+
+def bench(args: list[str]) -> int:
+    """Run the benchmarks under bench/ on a fresh private stack."""
+    profile = profile_for("bench")
+    install(profile, dev=True)
+    procs = Processes(profile)
+    reset_state(profile)
+    try:
+        start_services(profile, procs)
+        say("running bench/harvest_bench.py")
+        return subprocess.run([str(VENV_BIN / "python"), str(ROOT / "bench" / "harvest_bench.py"), *args],
+                              cwd=ROOT, env=ckan_env(profile)).returncode
     finally:
         procs.stop_all()
 
@@ -770,12 +802,14 @@ def main(argv: list[str]) -> int:
         return serve()
     if command == "test":
         return test(rest)
+    if command == "bench":
+        return bench(rest)
     if command == "stop":
         for name in rest or ["serve", "test"]:
             stop_leftovers(profile_for(name))
         return 0
     if command == "clean":
-        for name in ("serve", "test"):
+        for name in ("serve", "test", "bench"):
             profile = profile_for(name)
             stop_leftovers(profile)
             cluster = profile.state / "postgres"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Union
 
@@ -138,15 +139,16 @@ def _gather_batch(job, batch: list[Candidate], ensure_department) -> list[str]:
         package = dict(candidate.package, type=candidate.dataset_type,
                        owner_org=ensure_department(candidate.department))
         status = "change" if row and row["state"] == "active" and row["package_id"] else "new"
+        # The id is set here, so the object needs no flush of its own: the
+        # whole batch is written in one commit.
         obj = HarvestObject(
-            guid=candidate.identity, job=job, source=job.source,
+            id=str(uuid.uuid4()), guid=candidate.identity, job=job, source=job.source,
             package_id=row["package_id"] if status == "change" else None,
             content=json.dumps({"package": package, "content_hash": candidate.content_hash},
                                ensure_ascii=False),
             extras=[HarvestObjectExtra(key="status", value=status)],
         )
         model.Session.add(obj)
-        model.Session.flush()
         object_ids.append(obj.id)
     records.mark_seen(source_id, job.id, seen)
     records.count(job.id, unchanged=unchanged)
@@ -224,6 +226,14 @@ def import_object(harvest_object, writer: CatalogWriter) -> bool:
     content = json.loads(harvest_object.content)
     package = content["package"]
     existing = model.Package.get(harvest_object.package_id or package["name"])
+    done = records.known_records(source_id, [identity]).get(identity)
+    if (existing is not None and existing.state == "active" and done and done["state"] == "active"
+            and done["content_hash"] == content["content_hash"] and done["package_id"] == existing.id):
+        # Already imported (the message came again after a consumer died
+        # between importing and acknowledging): nothing to write or count.
+        _make_current(harvest_object, existing.id)
+        model.Session.commit()
+        return True
     try:
         if existing is not None:
             result = writer.update(existing.id, package)

@@ -29,34 +29,37 @@ class IndexDifference:
         return len(self.missing) + len(self.stale) + len(self.orphaned)
 
 
-def _millis(value: dt.datetime | str | None) -> str | None:
+def _epoch_millis(value: dt.datetime | None) -> int | None:
     if value is None:
         return None
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value.rstrip("Z"))
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}"
+    return int(value.replace(tzinfo=dt.timezone.utc).timestamp() * 1000) if value.tzinfo is None else int(
+        value.timestamp() * 1000)
 
 
-def database_state() -> dict[str, str]:
-    """Active dataset id -> metadata_modified (to the millisecond)."""
+def database_state() -> dict[str, int]:
+    """Active dataset id -> metadata_modified in epoch milliseconds (UTC)."""
     rows = model.Session.query(model.Package.id, model.Package.metadata_modified).filter(
         model.Package.state == "active")
-    return {package_id: _millis(modified) for package_id, modified in rows}
+    return {package_id: _epoch_millis(modified) for package_id, modified in rows}
 
 
-def index_state() -> dict[str, str]:
-    """Indexed dataset id -> metadata_modified, paged with a cursor."""
-    connection = make_connection()
+def index_state() -> dict[str, int]:
+    """Indexed dataset id -> metadata_modified in epoch milliseconds, paged
+    with a cursor; dates are read as Solr's text, since CKAN's date decoding
+    drops the milliseconds."""
+    connection = make_connection(decode_dates=False)
     site = tk.config.get("ckan.site_id")
     state: dict[str, str] = {}
     cursor = "*"
     while True:
         result = connection.search(
-            q="*:*", fq=[f'+site_id:"{site}"', "+entity_type:package"], fl="id,metadata_modified",
+            q="*:*", fq=[f'+site_id:"{site}"', "+entity_type:package"],
+            fl="id,metadata_modified",
             rows=_PAGE, sort="index_id asc", cursorMark=cursor,
         )
         for doc in result.docs:
-            state[doc["id"]] = _millis(doc.get("metadata_modified"))
+            modified = doc.get("metadata_modified")
+            state[doc["id"]] = _epoch_millis(dt.datetime.fromisoformat(modified)) if modified else None
         if result.nextCursorMark == cursor or not result.docs:
             return state
         cursor = result.nextCursorMark

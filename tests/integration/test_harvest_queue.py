@@ -1,0 +1,120 @@
+"""A harvest through the real Redis queues and consumer processes: killing
+the fetch consumer with SIGKILL mid-job, then starting it again, ends with
+the same catalog as an undisturbed run, the job finished, nothing orphaned;
+and the scheduler starts jobs on a minutes schedule."""
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+import ckan.model as model
+import ckan.plugins.toolkit as tk
+from ckanext.harvest.model import HarvestJob, HarvestObject
+from ckanext.shanghai import harvest_scheduler, index_check
+from ckanext.shanghai.harvesters import records
+from ckanext.shanghai.harvesters.agency_export import MAPPINGS_DIR
+from ckanext.shanghai.harvesters.mapping import load_mapping
+
+from portal_testing import create_source, load_catalog, site_context, write_export
+
+pytestmark = pytest.mark.usefixtures("clean_db", "clean_index")
+
+
+def consumer(ckan_ini: Path, kind: str, log: Path) -> subprocess.Popen:
+    ckan_command = str(Path(os.sys.executable).parent / "ckan")
+    return subprocess.Popen([ckan_command, "-c", str(ckan_ini), "shanghai", "harvest-consumer", kind],
+                            stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def objects_in_state(job_id: str, *states: str) -> int:
+    model.Session.remove()
+    return model.Session.query(HarvestObject).filter(
+        HarvestObject.harvest_job_id == job_id, HarvestObject.state.in_(states)).count()
+
+
+def expected_names(records_: list[dict]) -> set[str]:
+    mapping = load_mapping(MAPPINGS_DIR / "shanghai.yaml")
+    names = set()
+    for record in records_:
+        try:
+            names.add(mapping.apply(record).package["name"])
+        except Exception:
+            continue
+    return names
+
+
+def catalog() -> dict[str, str]:
+    model.Session.remove()
+    rows = model.Session.query(model.Package.name, model.Package.title).filter(
+        model.Package.type != "harvest", model.Package.state == "active")
+    return dict(rows)
+
+
+@pytest.mark.slow
+def test_sigkill_of_the_fetch_consumer_mid_job_loses_and_duplicates_nothing(ckan_ini, tmp_path):
+    source_records = load_catalog("shanghai.json")[:400]
+    export = write_export(tmp_path / "sh.json", source_records)
+    source = create_source("queue-run", str(export), {"mapping": "shanghai"})
+    gather = consumer(ckan_ini, "gather", tmp_path / "gather.log")
+    fetch = consumer(ckan_ini, "fetch", tmp_path / "fetch.log")
+    restarted = None
+    try:
+        job_id = tk.get_action("harvest_job_create")(site_context(), {"source_id": source["id"], "run": True})["id"]
+        deadline = time.monotonic() + 180
+        while objects_in_state(job_id, "COMPLETE") < 40:
+            assert time.monotonic() < deadline, (tmp_path / "fetch.log").read_text()[-3000:]
+            time.sleep(0.2)
+        fetch.send_signal(signal.SIGKILL)
+        fetch.wait(timeout=10)
+        assert objects_in_state(job_id, "WAITING", "FETCH", "IMPORT") > 0, "killed too late to test anything"
+
+        restarted = consumer(ckan_ini, "fetch", tmp_path / "fetch-2.log")
+        deadline = time.monotonic() + 300
+        while True:
+            # What the scheduler process does each tick, with a short
+            # "stalled" limit so the killed consumer's message comes back now.
+            harvest_scheduler.requeue_stalled(fetch_seconds=2, gather_seconds=600)
+            tk.get_action("harvest_jobs_run")(site_context(), {"source_id": source["id"]})
+            harvest_scheduler.close_reports()
+            model.Session.remove()
+            report = records.report_for_job(job_id)
+            if report["outcome"] != "running":
+                break
+            assert time.monotonic() < deadline, (tmp_path / "fetch-2.log").read_text()[-3000:]
+            time.sleep(1)
+    finally:
+        for process in (gather, fetch, restarted):
+            if process is not None and process.poll() is None:
+                process.terminate()
+                process.wait(timeout=30)
+
+    assert HarvestJob.get(job_id).status == "Finished"
+    assert objects_in_state(job_id, "WAITING", "FETCH", "IMPORT") == 0
+    assert report["outcome"] == "finished"
+    names = expected_names(source_records)
+    assert set(catalog()) == names
+    assert report["added"] == len(names)
+    assert report["added"] + report["rejected"] == report["records_read"] == 400
+    assert index_check.compare().total == 0
+
+
+def test_the_scheduler_starts_a_job_each_slot_and_never_two_at_once(tmp_path):
+    export = write_export(tmp_path / "sh.json", load_catalog("shanghai.json")[:20])
+    source = create_source("every-five", str(export), {"mapping": "shanghai", "schedule_minutes": 5})
+    created = model.Session.query(model.Package).get(source["id"]).metadata_created
+    first = harvest_scheduler.start_due_jobs(created + dt.timedelta(minutes=1))
+    assert len(first) == 1
+    # Same slot, job still waiting: nothing new.
+    assert harvest_scheduler.start_due_jobs(created + dt.timedelta(minutes=4)) == []
+    job = HarvestJob.get(first[0])
+    job.status = "Finished"
+    job.save()
+    # Finished, but still within the slot it ran in: nothing new.
+    assert harvest_scheduler.start_due_jobs(created + dt.timedelta(minutes=4, seconds=59)) == []
+    # Next slot: one new job.
+    assert len(harvest_scheduler.start_due_jobs(created + dt.timedelta(minutes=5, seconds=1))) == 1
