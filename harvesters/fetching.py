@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
+import urllib3
 
 
 class SourceFetchError(Exception):
@@ -122,7 +123,18 @@ def _save(response: requests.Response, limits: FetchLimits, started: float) -> P
     written = 0
     try:
         with os.fdopen(handle, "wb") as out, response:
-            for chunk in response.iter_content(chunk_size=64 * 1024):
+            while True:
+                # read1 returns what has arrived (up to 64 KB), so the
+                # deadline is checked even against a server that sends one
+                # byte at a time; decoded bytes count against the cap, which
+                # stops gzip bombs.
+                chunk = response.raw.read1(64 * 1024, decode_content=True)
+                if not chunk:
+                    if response.raw.closed or response.raw.isclosed():
+                        break
+                    if time.monotonic() - started > limits.deadline:
+                        raise SourceFetchError("下载超过时限", f"Download took longer than {limits.deadline:.0f}s")
+                    continue
                 written += len(chunk)
                 if written > limits.max_bytes:
                     raise SourceFetchError("数据源超过大小上限",
@@ -130,7 +142,7 @@ def _save(response: requests.Response, limits: FetchLimits, started: float) -> P
                 if time.monotonic() - started > limits.deadline:
                     raise SourceFetchError("下载超过时限", f"Download took longer than {limits.deadline:.0f}s")
                 out.write(chunk)
-    except requests.RequestException as error:
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
         os.unlink(name)
         raise SourceFetchError("下载中断", f"Download broke off: {type(error).__name__}")
     except BaseException:

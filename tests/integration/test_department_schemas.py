@@ -156,3 +156,17 @@ def test_the_form_shows_the_error_beside_the_field_in_chinese(app):
     })
     assert "日期格式无效" in response.body
     assert dataset_count() == 0
+
+
+@pytest.mark.usefixtures("clean_db", "clean_index")
+def test_a_department_product_page_shows_its_department_fields(app):
+    env = make_department(name="shanghai-ecology", title="上海市生态环境局")
+    call_as_admin("package_create", type="ecology-environment", name="dianshan-lake-water",
+                  title="地表水水质监测数据", owner_org=env["id"], monitoring_station="淀山湖急水港",
+                  **dict(CORE, data_domain="resources-environment"))
+    page = app.get("/ecology-environment/dianshan-lake-water").body
+    assert "地表水水质监测数据" in page
+    assert "监测站点" in page and "淀山湖急水港" in page
+    assert "数据领域" in page and "资源环境" in page
+    english = app.get("/en/ecology-environment/dianshan-lake-water").body
+    assert "Monitoring station" in english and "Resources and environment" in english

@@ -85,3 +85,24 @@ def test_redis_is_real_and_answers():
 def test_postgresql_is_real():
     version = model.Session.execute(model.sa.text("select version()")).scalar()
     assert version.startswith("PostgreSQL")
+
+
+@pytest.mark.usefixtures("with_plugins", "clean_db", "clean_index")
+def test_with_solr_down_a_dataset_is_refused_cleanly_and_nothing_is_stored(app, monkeypatch):
+    """Why the stack starts Solr and waits for it before CKAN: without it
+    CKAN cannot store datasets. The refusal must keep the database clean and
+    must not reveal Solr's address."""
+    sysadmin = factories.SysadminWithToken()
+    org = make_department()
+    before = model.Session.query(model.Package).count()
+    monkeypatch.setitem(tk.config, "solr_url", "http://127.0.0.1:9/solr/unreachable")
+    response = app.post("/api/3/action/package_create", headers={"Authorization": sysadmin["token"]},
+                        json={"name": "during-outage", "title": "停机期间", "owner_org": org["id"],
+                              "data_domain": "health", "update_frequency": "annual",
+                              "open_condition": "unconditional"}, status=503)
+    assert "检索服务暂时不可用" in response.json["error"]["message"]
+    assert "search service is unavailable" in response.json["error"]["message"]
+    assert "127.0.0.1:9" not in response.body and "solr/unreachable" not in response.body
+    model.Session.remove()
+    assert model.Session.query(model.Package).count() == before
+    assert model.Package.get("during-outage") is None

@@ -4,7 +4,7 @@ from __future__ import annotations
 import ckan.plugins as plugins
 import ckan.plugins.toolkit as tk
 
-from ckanext.shanghai import search
+from ckanext.shanghai import errors, search
 
 
 @tk.blanket.config_declarations
@@ -20,6 +20,7 @@ class ShanghaiPlugin(plugins.SingletonPlugin):
     plugins.implements(plugins.IConfigurer)
     plugins.implements(plugins.IPackageController, inherit=True)
     plugins.implements(plugins.IFacets, inherit=True)
+    plugins.implements(plugins.IMiddleware, inherit=True)
 
     # IConfigurer
 
@@ -37,6 +38,12 @@ class ShanghaiPlugin(plugins.SingletonPlugin):
 
     def after_dataset_search(self, search_results, search_params):
         return search.label_facet_items(search_results)
+
+    # IMiddleware
+
+    def make_middleware(self, app, config):
+        errors.register(app)
+        return app
 
     # IFacets
 

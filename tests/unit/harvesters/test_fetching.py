@@ -1,0 +1,177 @@
+"""The harvest downloader refuses internal addresses (in every spelling and
+behind redirects), stops oversized and slow-drip sources, and reads local
+files only under allowed folders. Servers here listen on 127.0.0.1 only."""
+import gzip
+import http.server
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from ckanext.shanghai.harvesters.fetching import FetchLimits, SourceFetchError, check_url, download, local_path
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    routes: dict = {}
+
+    def do_GET(self):
+        route = self.routes.get(self.path)
+        if route is None:
+            self.send_response(404)
+            self.end_headers()
+            return
+        route(self)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    routes = {}
+    handler = type("Handler", (_Handler,), {"routes": routes})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield routes, f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def allowing_loopback(**limits) -> FetchLimits:
+    return FetchLimits(allowed_hosts=frozenset({"127.0.0.1"}), **limits)
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1/catalog.json",
+    "http://localhost/catalog.json",
+    "http://169.254.169.254/latest/meta-data/",
+    "http://10.0.0.8/export.csv",
+    "http://192.168.1.1/export.csv",
+    "http://172.16.5.4/export.csv",
+    "http://[::1]/export.csv",
+    "http://[::ffff:127.0.0.1]/export.csv",
+    "http://2130706433/export.csv",      # decimal 127.0.0.1
+    "http://0177.0.0.1/export.csv",      # octal 127.0.0.1
+    "http://0x7f.0.0.1/export.csv",      # hex 127.0.0.1
+    "http://0/export.csv",
+])
+def test_internal_addresses_are_refused_in_every_spelling(url):
+    with pytest.raises(SourceFetchError) as refused:
+        check_url(url, FetchLimits())
+    assert "拒绝" in refused.value.reason_zh or "无法解析" in refused.value.reason_zh
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.com/x", "gopher://x/"])
+def test_only_http_and_https_are_fetched(url):
+    with pytest.raises(SourceFetchError):
+        check_url(url, FetchLimits())
+
+
+def test_a_redirect_to_an_internal_address_is_refused(server):
+    routes, base = server
+
+    def redirect(handler):
+        handler.send_response(302)
+        handler.send_header("Location", "http://169.254.169.254/latest/meta-data/")
+        handler.end_headers()
+
+    routes["/export.json"] = redirect
+    with pytest.raises(SourceFetchError) as refused:
+        download(f"{base}/export.json", allowing_loopback())
+    assert "169.254.169.254" in refused.value.reason_en
+
+
+def test_a_redirect_loop_stops(server):
+    routes, base = server
+
+    def loop(handler):
+        handler.send_response(302)
+        handler.send_header("Location", "/export.json")
+        handler.end_headers()
+
+    routes["/export.json"] = loop
+    with pytest.raises(SourceFetchError) as refused:
+        download(f"{base}/export.json", allowing_loopback(max_redirects=3))
+    assert "redirects" in refused.value.reason_en
+
+
+def test_an_allowed_source_is_downloaded_whole(server):
+    routes, base = server
+    body = '[{"数据集名称": "医院床位"}]'.encode()
+
+    def ok(handler):
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    routes["/export.json"] = ok
+    path = download(f"{base}/export.json", allowing_loopback())
+    try:
+        assert path.read_bytes() == body
+    finally:
+        path.unlink()
+
+
+def test_an_oversized_or_gzip_bomb_source_stops_at_the_cap(server):
+    routes, base = server
+    bomb = gzip.compress(b"[" + b" " * 5_000_000 + b"]")
+
+    def gzip_bomb(handler):
+        handler.send_response(200)
+        handler.send_header("Content-Encoding", "gzip")
+        handler.send_header("Content-Length", str(len(bomb)))
+        handler.end_headers()
+        handler.wfile.write(bomb)
+
+    routes["/bomb.json"] = gzip_bomb
+    assert len(bomb) < 100_000
+    with pytest.raises(SourceFetchError) as refused:
+        download(f"{base}/bomb.json", allowing_loopback(max_bytes=1_000_000))
+    assert "limit" in refused.value.reason_en
+
+
+def test_a_one_byte_at_a_time_server_is_cut_off_by_the_deadline(server):
+    routes, base = server
+
+    def drip(handler):
+        handler.send_response(200)
+        handler.end_headers()
+        try:
+            for _ in range(100):
+                handler.wfile.write(b" ")
+                handler.wfile.flush()
+                time.sleep(0.2)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    routes["/slow.json"] = drip
+    started = time.monotonic()
+    with pytest.raises(SourceFetchError):
+        download(f"{base}/slow.json", allowing_loopback(deadline=1.0, read_timeout=5.0))
+    assert time.monotonic() - started < 5
+
+
+def test_an_error_status_is_reported(server):
+    routes, base = server
+    with pytest.raises(SourceFetchError) as refused:
+        download(f"{base}/missing.json", allowing_loopback())
+    assert "HTTP 404" in refused.value.reason_en
+
+
+def test_local_files_only_under_allowed_folders(tmp_path):
+    allowed = tmp_path / "exports"
+    allowed.mkdir()
+    export = allowed / "catalog.json"
+    export.write_text("[]")
+    limits = FetchLimits(file_roots=(allowed,))
+    assert local_path(str(export), limits) == export.resolve()
+    assert local_path(f"file://{export}", limits) == export.resolve()
+    assert local_path("https://data.example.gov.cn/x.json", limits) is None
+    for outside in ("/etc/passwd", str(allowed / ".." / "secret.json")):
+        with pytest.raises(SourceFetchError):
+            local_path(outside, limits)
+    with pytest.raises(SourceFetchError):
+        local_path(str(export), FetchLimits())
