@@ -51,6 +51,7 @@ setup(
         "ckan.plugins": [
             "shanghai = ckanext.shanghai.plugin:ShanghaiPlugin",
             "shanghai_agency_export = ckanext.shanghai.harvesters.agency_export:AgencyExportHarvester",
+            "shanghai_ckan_api = ckanext.shanghai.harvesters.ckan_api:CkanApiHarvester",
         ],
         "babel.extractors": [
             "ckan = ckan.lib.extract:extract_ckan",

@@ -80,6 +80,8 @@ def our_path(export: Path, label: str, import_objects: bool = True) -> dict:
     job = HarvestJob.get(job_id)
     harvester = harvest_queue.get_harvester("shanghai_agency_export")
 
+    job.status = "Running"
+    job.save()
     started = time.perf_counter()
     tracemalloc.start()
     object_ids = harvest_queue.gather_stage(harvester, job)
@@ -92,6 +94,8 @@ def our_path(export: Path, label: str, import_objects: bool = True) -> dict:
                 harvest_queue.fetch_and_import_stages(harvester, HarvestObject.get(object_id))
                 model.Session.remove()
     finished = time.perf_counter()
+    # Let ckanext-harvest mark the job finished, as the scheduler would.
+    tk.get_action("harvest_jobs_run")(dict(context), {"source_id": source["id"]})
     report = records.report_for_job(job_id)
     return {
         "records": report["records_read"],
@@ -119,8 +123,11 @@ def our_second_run(source_id: str) -> dict:
 
     context = {"user": tk.get_action("get_site_user")({"ignore_auth": True}, {})["name"], "ignore_auth": True}
     job_id = tk.get_action("harvest_job_create")(dict(context), {"source_id": source_id, "run": False})["id"]
+    job = HarvestJob.get(job_id)
+    job.status = "Running"
+    job.save()
     started = time.perf_counter()
-    harvest_queue.gather_stage(harvest_queue.get_harvester("shanghai_agency_export"), HarvestJob.get(job_id))
+    harvest_queue.gather_stage(harvest_queue.get_harvester("shanghai_agency_export"), job)
     seconds = time.perf_counter() - started
     report = records.report_for_job(job_id)
     return {"records": report["records_read"], "unchanged": report["unchanged"], "seconds": seconds,

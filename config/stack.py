@@ -58,7 +58,8 @@ BROWSER_PACKAGES = {"chromium": "chromium", "chromedriver": "chromium-driver"}
 
 SCHEMA_DIR = ROOT / "schemas"
 NOT_DATASET_SCHEMAS = {"presets.yaml", "organization.yaml", "national_themes.yaml"}
-PLUGINS = "shanghai scheming_datasets scheming_organizations harvest ckan_harvester shanghai_agency_export activity"
+PLUGINS = ("shanghai scheming_datasets scheming_organizations harvest ckan_harvester "
+           "shanghai_agency_export shanghai_ckan_api activity")
 
 
 def say(message: str) -> None:

@@ -8,13 +8,14 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterable, Iterator, Union
 
 import ckan.model as model
 import ckan.plugins.toolkit as tk
 from ckanext.harvest.model import HarvestGatherError, HarvestObject, HarvestObjectExtra
 
-from ckanext.shanghai.harvesters import records
+from ckanext.shanghai.harvesters import fetching, mapping, readers, records, source_config
 from ckanext.shanghai.harvesters.writer import CatalogWriter
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,123 @@ class Candidate:
 Item = Union[Candidate, Rejection]
 
 
+def fetch_limits() -> fetching.FetchLimits:
+    config = tk.config
+    return fetching.FetchLimits(
+        max_bytes=config.get("ckanext.shanghai.harvest.max_bytes"),
+        connect_timeout=config.get("ckanext.shanghai.harvest.connect_timeout"),
+        read_timeout=config.get("ckanext.shanghai.harvest.read_timeout"),
+        deadline=config.get("ckanext.shanghai.harvest.deadline"),
+        allowed_hosts=frozenset(h.lower() for h in config.get("ckanext.shanghai.harvest.allowed_hosts")),
+        file_roots=tuple(Path(p) for p in config.get("ckanext.shanghai.harvest.file_roots")),
+    )
+
+
+def candidates(records_iter, source_mapping) -> Iterator[Item]:
+    """Map every record of an export; what cannot be mapped comes out as a
+    Rejection with its reason."""
+    for position, record in enumerate(records_iter, start=1):
+        if isinstance(record, readers.BadRecord):
+            yield Rejection(None, None, record.message.partition(" / ")[0],
+                                   record.message.partition(" / ")[2], record.position)
+            continue
+        try:
+            mapped = source_mapping.apply(record)
+        except mapping.RecordRejected as rejected:
+            yield Rejection(rejected.identity, rejected.field, rejected.reason_zh,
+                                   rejected.reason_en, position)
+            continue
+        yield Candidate(mapped.identity, mapped.department, mapped.dataset_type, mapped.package,
+                               mapped.content_hash, position)
+
+
+class DepartmentDirectory:
+    """Finds or creates the organization of each department a job meets;
+    one per job, so nothing lives on the plugin between runs."""
+
+    def __init__(self, user_name: str):
+        self.user_name = user_name
+        self.ids: dict[str, str] = {}
+
+    def __call__(self, name: str) -> str:
+        if name in self.ids:
+            return self.ids[name]
+        slug = mapping.department_slug(name)
+        group = model.Group.get(slug)
+        if group is None:
+            group_dict = tk.get_action("organization_create")(
+                {"user": self.user_name, "ignore_auth": True},
+                {"name": slug, "title": name, "department_type": mapping.department_type_of(name)},
+            )
+            self.ids[name] = group_dict["id"]
+        else:
+            self.ids[name] = group.id
+        return self.ids[name]
+
+
+def fail_job(harvest_job, message: str) -> list:
+    """Close a job whose source could not be read at all: its report says
+    why (``message`` is "zh / en"), and nothing is imported or withdrawn."""
+    records.start_report(harvest_job.id, harvest_job.source.id)
+    zh, _, en = message.partition(" / ")
+    records.finish_report(harvest_job.id, "failed_closed", zh, en or zh)
+    HarvestGatherError(message=message, job=harvest_job).save()
+    model.Session.commit()
+    return []
+
+
+class MappedSourceHarvester:
+    """The stages every portal harvester shares; a harvester module
+    subclasses it (with plugins.SingletonPlugin and IHarvester) and says only
+    how to read its source's records (``open_records``) and, if it has any,
+    which configuration keys of its own it takes (``kind_keys``)."""
+
+    kind_keys: frozenset[str] = frozenset()
+    default_mapping: str | None = None
+
+    def parse_config(self, config_text: str | None) -> dict[str, Any]:
+        """The source configuration with its mapping loaded (ValueError if bad)."""
+        return source_config.parse(config_text, kind_keys=set(self.kind_keys),
+                                   default_mapping=self.default_mapping)
+
+    def open_records(self, harvest_job, config: dict[str, Any], limits: fetching.FetchLimits):
+        """A context manager yielding the source's records (dicts, or
+        readers.BadRecord for a record that cannot be read)."""
+        raise NotImplementedError
+
+    # IHarvester
+
+    def validate_config(self, config):
+        self.parse_config(config)
+        return config
+
+    def gather_stage(self, harvest_job):
+        """:param harvest_job: the job; returns the ids of objects to import."""
+        try:
+            config = self.parse_config(harvest_job.source.config)
+        except ValueError as error:
+            return fail_job(harvest_job, str(error))
+        site_user = tk.get_action("get_site_user")({"ignore_auth": True}, {})["name"]
+        try:
+            with self.open_records(harvest_job, config, fetch_limits()) as records_iter:
+                return gather(
+                    harvest_job, candidates(records_iter, config["mapping"]),
+                    complete=config["complete"], max_withdraw_share=config["max_withdraw_share"],
+                    ensure_department=DepartmentDirectory(site_user),
+                )
+        except (fetching.SourceFetchError, readers.SourceFormatError) as error:
+            model.Session.rollback()
+            return fail_job(harvest_job, f"{error.reason_zh} / {error.reason_en}")
+
+    def fetch_stage(self, harvest_object):
+        # The gather stage read each record whole; the object already holds it.
+        return True
+
+    def import_stage(self, harvest_object):
+        site_user = tk.get_action("get_site_user")({"ignore_auth": True}, {})["name"]
+        return import_object(harvest_object, CatalogWriter(site_user))
+
+
 class FailedClosed(Exception):
     def __init__(self, reason_zh: str, reason_en: str):
         super().__init__(f"{reason_zh} / {reason_en}")
@@ -71,17 +189,25 @@ def gather(job, items: Iterable[Item], *, complete: bool, max_withdraw_share: fl
     object_ids: list[str] = []
     batch: list[Candidate] = []
     read = 0
-    for item in items:
-        read += 1
-        if isinstance(item, Rejection):
-            records.reject(job.id, item.identity, item.field, item.reason_zh, item.reason_en, item.position)
-            continue
-        batch.append(item)
-        if len(batch) >= BATCH_SIZE:
+    try:
+        for item in items:
+            read += 1
+            if isinstance(item, Rejection):
+                records.reject(job.id, item.identity, item.field, item.reason_zh, item.reason_en, item.position)
+                continue
+            batch.append(item)
+            if len(batch) >= BATCH_SIZE:
+                object_ids += _gather_batch(job, batch, ensure_department)
+                batch = []
+        if batch:
             object_ids += _gather_batch(job, batch, ensure_department)
-            batch = []
-    if batch:
-        object_ids += _gather_batch(job, batch, ensure_department)
+    except Exception:
+        # The source broke off part way (truncated file, failed page): what
+        # was gathered from it must not be imported later either.
+        model.Session.rollback()
+        _abandon(job, object_ids)
+        model.Session.commit()
+        raise
     records.count(job.id, records_read=read)
     model.Session.commit()
 
@@ -246,7 +372,10 @@ def import_object(harvest_object, writer: CatalogWriter) -> bool:
         model.Session.commit()
         return False
     records.save_imported(source_id, identity, result["id"], content["content_hash"])
-    records.count(job_id, **{"updated" if existing is not None else "added": 1})
+    # Counted by what the gather planned, not by whether the package exists:
+    # after a crash between writing a new package and recording it, the
+    # retry finds the package, but the record is still an addition.
+    records.count(job_id, **{"updated" if status == "change" else "added": 1})
     _make_current(harvest_object, result["id"])
     model.Session.commit()
     return True

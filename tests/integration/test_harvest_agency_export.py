@@ -99,3 +99,18 @@ def test_other_portals_go_in_through_their_mappings(tmp_path, export_name, mappi
                                  **{"facet.field": ["data_domain", "update_frequency", "open_condition"]})
     assert facets["count"] == report["added"]
     assert sum(facets["facets"]["open_condition"].values()) == report["added"]
+
+
+def test_a_truncated_export_fails_closed_and_imports_nothing(tmp_path):
+    records = load_catalog("shanghai.json")[:1200]
+    export = write_export(tmp_path / "sh.json", records)
+    text = export.read_text(encoding="utf-8")
+    export.write_text(text[: int(len(text) * 0.9)], encoding="utf-8")
+    source = create_source("shanghai-truncated", str(export), {"mapping": "shanghai"})
+    report = run_job(source["id"])
+    assert report["outcome"] == "failed_closed"
+    assert "不完整" in report["message_zh"] and "incomplete" in report["message_en"]
+    assert (report["added"], report["withdrawn"]) == (0, 0)
+    assert catalog_names() == set()
+    from ckanext.harvest.model import HarvestObject
+    assert model.Session.query(HarvestObject).filter(HarvestObject.state == "WAITING").count() == 0

@@ -1,0 +1,96 @@
+"""Harvesting another CKAN portal through its action API. The remote portal
+is a real CKAN: this project's own, served by gunicorn on the test port over
+the same test database, with the harvest limited to one remote organization."""
+import json
+import os
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+import ckan.model as model
+import ckan.plugins.toolkit as tk
+from ckan.tests import factories, helpers
+from ckanext.shanghai.harvesters.mapping import department_slug
+
+from portal_testing import make_department, run_job, site_context
+
+CORE = dict(update_frequency="monthly", open_condition="unconditional")
+
+
+@pytest.fixture
+def served_portal(ckan_ini, tmp_path):
+    """The portal under gunicorn at http://127.0.0.1:$SHANGHAI_TEST_PORT."""
+    port = os.environ["SHANGHAI_TEST_PORT"]
+    venv_bin = Path(os.sys.executable).parent
+    process = subprocess.Popen(
+        [str(venv_bin / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "1",
+         "ckanext.shanghai.wsgi:application"],
+        env=dict(os.environ, CKAN_INI=str(ckan_ini)), stdout=(tmp_path / "web.log").open("wb"),
+        stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/api/3/action/status_show", timeout=2):
+                break
+        except OSError:
+            assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "web.log").read_text()
+            time.sleep(0.3)
+    yield base
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def harvested() -> dict[str, dict]:
+    model.Session.remove()
+    rows = model.Session.query(model.Package).filter(
+        model.Package.name.like("ckan-%"), model.Package.state == "active")
+    return {pkg.name: pkg for pkg in rows}
+
+
+@pytest.mark.usefixtures("clean_db", "clean_index")
+def test_a_remote_ckan_portal_is_harvested_and_its_deletions_follow(served_portal, monkeypatch):
+    # Loopback is refused unless allow-listed: the test allow-lists it, as an
+    # operator would for a portal inside the city's network.
+    monkeypatch.setitem(tk.config, "ckanext.shanghai.harvest.allowed_hosts", ["127.0.0.1"])
+    remote = make_department(name="remote-stats", title="某市统计局")
+    remote_ids = [
+        factories.Dataset(owner_org=remote["id"], title=f"人口统计第{n}期", data_domain="social-development",
+                          resources=[{"url": "http://example.com/p.csv", "format": "CSV"}], **CORE)["id"]
+        for n in range(6)
+    ]
+    source = tk.get_action("harvest_source_create")(site_context(), {
+        "name": "remote-portal", "title": "远端门户", "url": served_portal,
+        "source_type": "shanghai_ckan_api", "owner_org": make_department(name="owner")["id"],
+        "config": json.dumps({"fq": "organization:remote-stats"}),
+    })
+    first = run_job(source["id"])
+    assert (first["outcome"], first["added"], first["rejected"]) == ("finished", 6, 0)
+    copies = harvested()
+    assert {f"ckan-{i}" for i in remote_ids} == set(copies)
+    department = model.Group.get(department_slug("某市统计局"))
+    assert department is not None and department.title == "某市统计局"
+    assert all(pkg.owner_org == department.id for pkg in copies.values())
+    shown = helpers.call_action("package_show", id=f"ckan-{remote_ids[0]}")
+    assert shown["title"] == "人口统计第0期" and shown["data_domain"] == "social-development"
+    assert [r["format"] for r in shown["resources"]] == ["CSV"]
+
+    helpers.call_action("package_delete", context={"ignore_auth": True, "user": site_context()["user"]},
+                        id=remote_ids[0])
+    second = run_job(source["id"])
+    assert (second["added"], second["updated"], second["unchanged"], second["withdrawn"]) == (0, 0, 5, 1)
+    assert set(harvested()) == {f"ckan-{i}" for i in remote_ids[1:]}
+
+
+@pytest.mark.usefixtures("clean_db", "clean_index")
+def test_a_remote_on_a_loopback_address_is_refused_without_allow_listing(served_portal):
+    source = tk.get_action("harvest_source_create")(site_context(), {
+        "name": "sneaky", "title": "内网地址", "url": served_portal, "source_type": "shanghai_ckan_api",
+        "owner_org": make_department(name="owner")["id"], "config": "{}",
+    })
+    report = run_job(source["id"])
+    assert report["outcome"] == "failed_closed"
+    assert "拒绝访问内部地址" in report["message_zh"] and "non-public address" in report["message_en"]
