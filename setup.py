@@ -52,6 +52,10 @@ setup(
             "shanghai = ckanext.shanghai.plugin:ShanghaiPlugin",
             "shanghai_agency_export = ckanext.shanghai.harvesters.agency_export:AgencyExportHarvester",
             "shanghai_ckan_api = ckanext.shanghai.harvesters.ckan_api:CkanApiHarvester",
+            "shanghai_dcat = ckanext.shanghai.harvesters.dcat:ShanghaiDCATHarvester",
+        ],
+        "ckan.rdf.profiles": [
+            "shanghai_core = ckanext.shanghai.harvesters.dcat:ShanghaiCoreProfile",
         ],
         "babel.extractors": [
             "ckan = ckan.lib.extract:extract_ckan",

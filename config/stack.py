@@ -59,7 +59,7 @@ BROWSER_PACKAGES = {"chromium": "chromium", "chromedriver": "chromium-driver"}
 SCHEMA_DIR = ROOT / "schemas"
 NOT_DATASET_SCHEMAS = {"presets.yaml", "organization.yaml", "national_themes.yaml"}
 PLUGINS = ("shanghai scheming_datasets scheming_organizations harvest ckan_harvester "
-           "shanghai_agency_export shanghai_ckan_api activity")
+           "shanghai_agency_export shanghai_ckan_api shanghai_dcat activity")
 
 
 def say(message: str) -> None:
@@ -583,6 +583,7 @@ def render_ini(profile: Profile, database_url: str, redis_url: str, solr_url: st
     file_roots = [str(shared_data)] + ([tempfile.gettempdir()] if profile.name in ("test", "bench") else [])
     extra = [
         "ckan.search.show_all_types = true",
+        "ckanext.dcat.rdf.profiles = shanghai_core",
         f"ckanext.shanghai.harvest.file_roots = {' '.join(file_roots)}",
         f"ckanext.shanghai.harvest.queue_poll_seconds = {os.environ.get('HARVEST_QUEUE_POLL', '20')}",
     ]

@@ -1,0 +1,146 @@
+"""DCAT harvesting through ckanext-dcat's RDF harvester with the portal's
+profile and downloader: a Turtle catalog lands on the core schema; a source
+naming a local system file or an internal address, or carrying an XML
+external entity, yields nothing from it."""
+import http.server
+import json
+import threading
+
+import pytest
+
+import ckan.model as model
+import ckan.plugins.toolkit as tk
+from ckan.tests import helpers
+
+from portal_testing import make_department, run_job, site_context
+
+pytestmark = pytest.mark.usefixtures("clean_db", "clean_index")
+
+CATALOG = """
+@prefix dcat: <http://www.w3.org/ns/dcat#> .
+@prefix dct: <http://purl.org/dc/terms/> .
+@prefix vcard: <http://www.w3.org/2006/vcard/ns#> .
+@prefix freq: <http://publications.europa.eu/resource/authority/frequency/> .
+@prefix access: <http://publications.europa.eu/resource/authority/access-right/> .
+
+<http://data.example.gov.cn/catalog> a dcat:Catalog ;
+    dcat:dataset <http://data.example.gov.cn/dataset/beds>, <http://data.example.gov.cn/dataset/metro> .
+
+<http://data.example.gov.cn/dataset/beds> a dcat:Dataset ;
+    dct:identifier "beds-2024" ;
+    dct:title "上海市医院床位信息"@zh ;
+    dct:description "全市医院床位数，按区统计。"@zh ;
+    dcat:keyword "医院", "床位" ;
+    dcat:theme <http://data.example.gov.cn/theme/health> ;
+    dct:accrualPeriodicity freq:ANNUAL ;
+    dct:accessRights access:PUBLIC ;
+    dct:issued "2020-01-02"^^<http://www.w3.org/2001/XMLSchema#date> ;
+    dct:modified "2024-03-05T08:00:00"^^<http://www.w3.org/2001/XMLSchema#dateTime> ;
+    dcat:landingPage <http://data.example.gov.cn/dataset/beds> ;
+    dcat:contactPoint [ a vcard:Organization ; vcard:hasEmail <mailto:data@wsjkw.example.gov.cn> ] ;
+    dcat:distribution [ a dcat:Distribution ; dct:title "床位表" ;
+        dcat:downloadURL <http://data.example.gov.cn/files/beds.csv> ; dct:format "CSV" ] .
+
+<http://data.example.gov.cn/dataset/metro> a dcat:Dataset ;
+    dct:identifier "metro-flow" ;
+    dct:title "地铁实时客流"@zh ;
+    dcat:theme "道路交通" ;
+    dct:accrualPeriodicity freq:CONT ;
+    dct:accessRights access:RESTRICTED .
+"""
+
+XXE = """<?xml version="1.0"?>
+<!DOCTYPE rdf:RDF [ <!ENTITY secret SYSTEM "file:///etc/passwd"> ]>
+<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+         xmlns:dcat="http://www.w3.org/ns/dcat#" xmlns:dct="http://purl.org/dc/terms/">
+  <dcat:Dataset rdf:about="http://evil.example/d1">
+    <dct:identifier>xxe</dct:identifier>
+    <dct:title>&secret;</dct:title>
+  </dcat:Dataset>
+</rdf:RDF>
+"""
+
+
+@pytest.fixture
+def rdf_server():
+    documents = {}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = documents.get(self.path.split("?", 1)[0])
+            if body is None or "page=" in self.path:
+                self.send_response(404)
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "text/turtle" if self.path.endswith(".ttl") else "application/rdf+xml")
+            self.end_headers()
+            self.wfile.write(body.encode("utf-8"))
+
+        def do_HEAD(self):
+            self.send_response(200 if self.path in documents else 404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield documents, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def dcat_source(name, url):
+    return tk.get_action("harvest_source_create")(site_context(), {
+        "name": name, "title": name, "url": url, "source_type": "shanghai_dcat",
+        "owner_org": make_department(name=f"{name}-owner", title="上海市卫生健康委员会")["id"],
+        "config": json.dumps({}),
+    })
+
+
+def harvest_errors() -> list[str]:
+    from ckanext.harvest.model import HarvestGatherError, HarvestObjectError
+    return [e.message for e in model.Session.query(HarvestGatherError)] + [
+        e.message for e in model.Session.query(HarvestObjectError)]
+
+
+def datasets() -> list[dict]:
+    model.Session.remove()
+    return helpers.call_action("package_search", q="*:*", fq="+dataset_type:dataset", rows=100)["results"]
+
+
+def test_a_dcat_catalog_lands_on_the_core_schema(rdf_server, monkeypatch):
+    monkeypatch.setitem(tk.config, "ckanext.shanghai.harvest.allowed_hosts", ["127.0.0.1"])
+    documents, base = rdf_server
+    documents["/catalog.ttl"] = CATALOG
+    run_job(dcat_source("dcat-city", f"{base}/catalog.ttl")["id"])
+    found = {d["source_identifier"]: d for d in datasets()}
+    assert set(found) == {"beds-2024", "metro-flow"}, harvest_errors()
+    beds = found["beds-2024"]
+    assert beds["title"] == "上海市医院床位信息"
+    assert (beds["data_domain"], beds["update_frequency"], beds["open_condition"]) == ("health", "annual", "unconditional")
+    assert (beds["first_published"], beds["last_updated"]) == ("2020-01-02", "2024-03-05")
+    assert beds["contact"] == "data@wsjkw.example.gov.cn"
+    assert [(r["format"], r["url"]) for r in beds["resources"]] == [("CSV", "http://data.example.gov.cn/files/beds.csv")]
+    metro = found["metro-flow"]
+    assert (metro["data_domain"], metro["update_frequency"], metro["open_condition"]) == (
+        "road-transport", "realtime", "conditional")
+    assert helpers.call_action("package_search", q="床位")["count"] == 1
+
+
+@pytest.mark.parametrize("url", ["/etc/passwd", "file:///etc/passwd", "http://169.254.169.254/latest/meta-data/"])
+def test_a_source_naming_a_system_file_or_internal_address_reads_nothing(url):
+    run_job(dcat_source("dcat-hostile", url)["id"])
+    assert datasets() == []
+    from ckanext.harvest.model import HarvestGatherError
+    messages = [e.message for e in model.Session.query(HarvestGatherError)]
+    assert messages and all("root:" not in m for m in messages)
+    assert any("拒绝" in m or "不在允许的目录" in m for m in messages)
+
+
+def test_an_xml_external_entity_is_not_expanded(rdf_server, monkeypatch):
+    monkeypatch.setitem(tk.config, "ckanext.shanghai.harvest.allowed_hosts", ["127.0.0.1"])
+    documents, base = rdf_server
+    documents["/catalog.rdf"] = XXE
+    run_job(dcat_source("dcat-xxe", f"{base}/catalog.rdf")["id"])
+    assert all("root:" not in (d.get("title") or "") for d in datasets())
