@@ -139,9 +139,7 @@ def stock_path(records_: list[dict], limit: int) -> dict:
     harvester's import stage does: activity stream on, Solr commit each."""
     import ckan.model as model
     import ckan.plugins.toolkit as tk
-    from ckanext.shanghai.harvesters.mapping import load_mapping
-
-    from ckanext.shanghai.harvesters.agency_export import MAPPINGS_DIR
+    from ckanext.shanghai.harvesters.mapping import MAPPINGS_DIR, load_mapping
 
     mapping = load_mapping(MAPPINGS_DIR / "shanghai.yaml")
     user = tk.get_action("get_site_user")({"ignore_auth": True}, {})["name"]

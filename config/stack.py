@@ -94,6 +94,11 @@ class Profile:
     def __post_init__(self):
         self.state = LOCAL / self.name
 
+    def port_variable(self, name: str) -> str:
+        """The environment variable that moves this profile's port ``name``
+        (PORT, PG_PORT ...): PG_PORT for serve, TEST_PG_PORT for test ..."""
+        return name if self.name == "serve" else f"{self.name.upper()}_{name}"
+
     @property
     def logs(self) -> Path:
         return self.state / "logs"
@@ -468,7 +473,7 @@ def start_postgres(profile: Profile, procs: Processes) -> str:
     socket_dir.mkdir(parents=True, exist_ok=True)
     if user:
         shutil.chown(socket_dir, user, user)
-    require_free_port(profile.pg_port, "PostgreSQL", "PG_PORT" if profile.name == "serve" else "TEST_PG_PORT")
+    require_free_port(profile.pg_port, "PostgreSQL", profile.port_variable("PG_PORT"))
     settings = [
         "-c", f"port={profile.pg_port}",
         "-c", "listen_addresses=127.0.0.1",
@@ -509,7 +514,7 @@ def start_redis(profile: Profile, procs: Processes) -> str:
         return profile.redis_url
     data = profile.state / "redis"
     data.mkdir(parents=True, exist_ok=True)
-    require_free_port(profile.redis_port, "Redis", "REDIS_PORT" if profile.name == "serve" else "TEST_REDIS_PORT")
+    require_free_port(profile.redis_port, "Redis", profile.port_variable("REDIS_PORT"))
     persistence = (["--save", "60 1", "--appendonly", "yes"] if profile.persistent
                    else ["--save", "", "--appendonly", "no"])
     say(f"Redis: starting on 127.0.0.1:{profile.redis_port}" + (" (persistent)" if profile.persistent else ""))
@@ -537,12 +542,12 @@ def start_solr(profile: Profile, procs: Processes) -> str:
     core.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(SOLR_DIR / "solr.xml", home / "solr.xml")
     (core / "core.properties").write_text(f"name={profile.solr_core}\nconfigSet=ckan\n")
-    require_free_port(profile.solr_port, "Solr", "SOLR_PORT" if profile.name == "serve" else "TEST_SOLR_PORT")
+    require_free_port(profile.solr_port, "Solr", profile.port_variable("SOLR_PORT"))
     heap = os.environ.get("SOLR_HEAP", "1g")
     classpath = f"{solr_build / 'classes'}:{(solr_build / 'classpath.txt').read_text().strip()}"
     say(f"Solr 9.10.1: starting on 127.0.0.1:{profile.solr_port}, core {profile.solr_core}")
     process = procs.start("solr", [
-        "java", f"-Xms256m", f"-Xmx{heap}", "-XX:+UseG1GC",
+        "java", "-Xms256m", f"-Xmx{heap}", "-XX:+UseG1GC",
         f"-Dsolr.log.dir={profile.logs}",
         f"-Dlog4j2.configurationFile={SOLR_DIR / 'log4j2.xml'}",
         "-cp", classpath, "Launcher", str(home), str(profile.solr_port), str(CONFIGSETS),
@@ -640,7 +645,7 @@ def start_services(profile: Profile, procs: Processes) -> Path:
 def start_ckan_processes(profile: Profile, procs: Processes) -> None:
     env = ckan_env(profile)
     workers = os.environ.get("WEB_WORKERS", "2")
-    require_free_port(profile.web_port, "the web app", "PORT" if profile.name == "serve" else "TEST_PORT")
+    require_free_port(profile.web_port, "the web app", profile.port_variable("PORT"))
     say(f"CKAN: starting gunicorn ({workers} workers) on 127.0.0.1:{profile.web_port}")
     web = procs.start("web", [
         str(VENV_BIN / "gunicorn"), "--bind", f"127.0.0.1:{profile.web_port}",
@@ -752,40 +757,36 @@ def reset_state(profile: Profile) -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
-def test(pytest_args: list[str]) -> int:
-    profile = profile_for("test")
-    install(profile, dev=True, browser=True)
+def run_on_fresh_stack(profile: Profile, what: str, argv: list[str], env: dict | None = None) -> int:
+    """Start a throw-away profile's services from empty, run ``argv`` with
+    CKAN_INI set, stop the services; returns ``argv``'s exit status."""
     procs = Processes(profile)
-    # Each test run starts from empty services.
     reset_state(profile)
     try:
         start_services(profile, procs)
-        say("running the tests")
-        env = dict(ckan_env(profile), SHANGHAI_TEST_STATE=str(profile.state),
-                   SHANGHAI_TEST_PORT=str(profile.web_port),
-                   SHANGHAI_SOLR_URL=_solr_url_of(profile))
-        result = subprocess.run(
-            [str(VENV_BIN / "python"), "-m", "pytest", f"--ckan-ini={profile.ini}", *pytest_args],
-            cwd=ROOT, env=env,
-        )
-        return result.returncode
+        say(f"running {what}")
+        return subprocess.run(argv, cwd=ROOT, env=dict(ckan_env(profile), **(env or {}))).returncode
     finally:
         procs.stop_all()
+
+
+def test(pytest_args: list[str]) -> int:
+    profile = profile_for("test")
+    install(profile, dev=True, browser=True)
+    return run_on_fresh_stack(
+        profile, "the tests",
+        [str(VENV_BIN / "python"), "-m", "pytest", f"--ckan-ini={profile.ini}", *pytest_args],
+        env={"SHANGHAI_TEST_STATE": str(profile.state), "SHANGHAI_TEST_PORT": str(profile.web_port),
+             "SHANGHAI_SOLR_URL": _solr_url_of(profile)},
+    )
 
 
 def bench(args: list[str]) -> int:
     """Run the benchmarks under bench/ on a fresh private stack."""
     profile = profile_for("bench")
     install(profile, dev=True)
-    procs = Processes(profile)
-    reset_state(profile)
-    try:
-        start_services(profile, procs)
-        say("running bench/harvest_bench.py")
-        return subprocess.run([str(VENV_BIN / "python"), str(ROOT / "bench" / "harvest_bench.py"), *args],
-                              cwd=ROOT, env=ckan_env(profile)).returncode
-    finally:
-        procs.stop_all()
+    return run_on_fresh_stack(profile, "bench/harvest_bench.py",
+                              [str(VENV_BIN / "python"), str(ROOT / "bench" / "harvest_bench.py"), *args])
 
 
 def _solr_url_of(profile: Profile) -> str:

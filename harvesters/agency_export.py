@@ -10,9 +10,7 @@ from typing import Any
 import ckan.plugins as plugins
 from ckanext.harvest.interfaces import IHarvester
 
-from ckanext.shanghai.harvesters import fetching, readers, runner, source_config
-
-MAPPINGS_DIR = source_config.MAPPINGS_DIR
+from ckanext.shanghai.harvesters import fetching, readers, runner
 
 
 class AgencyExportHarvester(runner.MappedSourceHarvester, plugins.SingletonPlugin):

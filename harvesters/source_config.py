@@ -5,14 +5,12 @@ Every error names what is wrong, in Chinese and English."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import ckan.plugins.toolkit as tk
 
 from ckanext.shanghai.harvesters import mapping
 
-MAPPINGS_DIR = Path(__file__).resolve().parent / "mappings"
 COMMON_KEYS = {"mapping", "complete", "max_withdraw_share", "schedule_minutes"}
 
 
@@ -31,9 +29,9 @@ def parse(config_text: str | None, *, kind_keys: set[str], default_mapping: str 
         raise ValueError(f"未知配置项：{names} / Unknown options: {names}")
     spec = config.get("mapping", default_mapping)
     if isinstance(spec, str):
-        path = MAPPINGS_DIR / f"{spec}.yaml"
+        path = mapping.MAPPINGS_DIR / f"{spec}.yaml"
         if not spec.replace("_", "").replace("-", "").isalnum() or not path.exists():
-            shipped = ", ".join(sorted(p.stem for p in MAPPINGS_DIR.glob("*.yaml")))
+            shipped = ", ".join(sorted(p.stem for p in mapping.MAPPINGS_DIR.glob("*.yaml")))
             raise ValueError(f"没有名为 {spec} 的映射；可用：{shipped} / "
                              f"No mapping named {spec}; shipped mappings: {shipped}")
         spec = path

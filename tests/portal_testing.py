@@ -3,6 +3,8 @@ them, real catalog exports, and running a harvest job synchronously through
 ckanext-harvest's own gather and fetch/import stages (the pattern of its
 run_harvest test helper), without the queue."""
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import ckan.model as model
@@ -66,3 +68,12 @@ def make_department(**fields) -> dict:
 
     fields.setdefault("department_type", "municipal-bureau")
     return factories.Organization(**fields)
+
+
+def start_ckan(ckan_ini: Path, *args: str, log: Path) -> subprocess.Popen:
+    """Start `ckan -c INI ARGS` in the background, as an operator would run a
+    consumer, in its own process group, its output appended to ``log``."""
+    ckan_command = str(Path(os.sys.executable).parent / "ckan")
+    return subprocess.Popen([ckan_command, "-c", str(ckan_ini), *args], stdout=log.open("ab"),
+                            stderr=subprocess.STDOUT, start_new_session=True,
+                            env=dict(os.environ, CKAN_INI=str(ckan_ini)))

@@ -1,7 +1,6 @@
 """Harvesting real agency exports into the Solr-indexed catalog: every record
 in the catalog or explained, reconciliation by content hash, withdrawals,
 failing closed on broken sources, three portals through mappings alone."""
-import json
 
 import pytest
 

@@ -3,8 +3,6 @@ the fetch consumer with SIGKILL mid-job, then starting it again, ends with
 the same catalog as an undisturbed run, the job finished, nothing orphaned;
 and the scheduler starts jobs on a minutes schedule."""
 import datetime as dt
-import json
-import os
 import signal
 import subprocess
 import time
@@ -17,18 +15,15 @@ import ckan.plugins.toolkit as tk
 from ckanext.harvest.model import HarvestJob, HarvestObject
 from ckanext.shanghai import harvest_scheduler, index_check
 from ckanext.shanghai.harvesters import records
-from ckanext.shanghai.harvesters.agency_export import MAPPINGS_DIR
-from ckanext.shanghai.harvesters.mapping import load_mapping
+from ckanext.shanghai.harvesters.mapping import MAPPINGS_DIR, load_mapping
 
-from portal_testing import create_source, load_catalog, site_context, write_export
+from portal_testing import create_source, load_catalog, site_context, start_ckan, write_export
 
 pytestmark = pytest.mark.usefixtures("clean_db", "clean_index")
 
 
 def consumer(ckan_ini: Path, kind: str, log: Path) -> subprocess.Popen:
-    ckan_command = str(Path(os.sys.executable).parent / "ckan")
-    return subprocess.Popen([ckan_command, "-c", str(ckan_ini), "shanghai", "harvest-consumer", kind],
-                            stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
+    return start_ckan(ckan_ini, "shanghai", "harvest-consumer", kind, log=log)
 
 
 def objects_in_state(job_id: str, *states: str) -> int:

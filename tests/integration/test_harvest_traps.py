@@ -8,37 +8,26 @@ own commands avoid them.
 """
 import json
 import os
-import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
-import ckan.plugins.toolkit as tk
 from ckan.tests import helpers
-from portal_testing import make_department
 from ckanext.harvest import queue as harvest_queue
 
+from portal_testing import make_department, start_ckan
+
 IDLE_SECONDS = int(os.environ.get("SHANGHAI_IDLE_SECONDS", "20"))
-
-
-def start_consumer(ckan_ini: Path, *args: str, log: Path) -> subprocess.Popen:
-    ckan_command = str(Path(os.sys.executable).parent / "ckan")
-    return subprocess.Popen(
-        [ckan_command, "-c", str(ckan_ini), *args],
-        stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
-        env=dict(os.environ, CKAN_INI=str(ckan_ini)),
-    )
 
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("harvest_tables")
 def test_our_consumers_survive_idle_where_stock_ones_die(ckan_ini, tmp_path):
     ours = {
-        kind: start_consumer(ckan_ini, "shanghai", "harvest-consumer", kind, log=tmp_path / f"ours-{kind}.log")
+        kind: start_ckan(ckan_ini, "shanghai", "harvest-consumer", kind, log=tmp_path / f"ours-{kind}.log")
         for kind in ("gather", "fetch")
     }
-    stock = start_consumer(ckan_ini, "harvester", "gather-consumer", log=tmp_path / "stock.log")
+    stock = start_ckan(ckan_ini, "harvester", "gather-consumer", log=tmp_path / "stock.log")
     try:
         time.sleep(IDLE_SECONDS)
         # The stock consumer died of the socket timeout while idle.

@@ -6,7 +6,6 @@ import datetime as dt
 import pytest
 
 import ckan.model as model
-from ckan.lib.search import index_for
 from ckan.lib.search.common import make_connection
 from ckan.tests import factories, helpers
 from ckanext.shanghai import index_check

@@ -5,7 +5,6 @@ import gzip
 import http.server
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
