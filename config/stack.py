@@ -652,9 +652,11 @@ def start_ckan_processes(profile: Profile, procs: Processes) -> None:
         "--workers", workers, "--threads", "4", "--timeout", "120", "--graceful-timeout", "10",
         "--access-logfile", str(profile.logs / "access.log"), "ckanext.shanghai.wsgi:application",
     ], env=env)
-    for kind in ("gather", "fetch"):
-        procs.start(f"harvest-{kind}", [str(VENV_BIN / "ckan"), "-c", str(profile.ini), "shanghai",
-                                        "harvest-consumer", kind], env=env)
+    fetchers = int(os.environ.get("FETCH_CONSUMERS", "2"))
+    for name, kind in [("harvest-gather", "gather")] + [
+            (f"harvest-fetch{'' if n == 0 else n + 1}", "fetch") for n in range(fetchers)]:
+        procs.start(name, [str(VENV_BIN / "ckan"), "-c", str(profile.ini), "shanghai",
+                           "harvest-consumer", kind], env=env)
     procs.start("harvest-scheduler", [str(VENV_BIN / "ckan"), "-c", str(profile.ini), "shanghai",
                                       "harvest-scheduler"], env=env)
     procs.start("jobs-worker", [str(VENV_BIN / "ckan"), "-c", str(profile.ini), "jobs", "worker"], env=env)
