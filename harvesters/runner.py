@@ -91,7 +91,11 @@ class DepartmentDirectory:
         if name in self.ids:
             return self.ids[name]
         slug = mapping.department_slug(name)
-        group = model.Group.get(slug)
+        # An organization an operator registered under another name, but
+        # with this title, is the same department.
+        group = model.Group.get(slug) or model.Session.query(model.Group).filter(
+            model.Group.title == name, model.Group.is_organization.is_(True),
+            model.Group.state == "active").order_by(model.Group.created).first()
         if group is None:
             self.ids[name] = tk.get_action("organization_create")(
                 {"user": self.user_name, "ignore_auth": True},
