@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import argparse
 import copy
-import datetime as dt
 import json
 import os
-import platform
 import random
 import signal
 import subprocess
@@ -22,9 +20,12 @@ import time
 import tracemalloc
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import report as bench_report  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 CATALOG = ROOT.parent / "shared" / "data" / "catalogs" / "shanghai.json"
-RESULTS = ROOT / "bench" / "results" / "latest.json"
 
 DISTRICTS = ["黄浦区", "徐汇区", "长宁区", "静安区", "普陀区", "虹口区", "杨浦区", "闵行区",
              "宝山区", "嘉定区", "浦东新区", "金山区", "松江区", "青浦区", "奉贤区", "崇明区"]
@@ -60,7 +61,7 @@ def ckan_app():
     return make_app(load_config(os.environ["CKAN_INI"]))._wsgi_app
 
 
-def _bench_source(export: Path, label: str) -> dict:
+def _bench_source(export: Path, label: str, mapping: str = "shanghai") -> dict:
     import ckan.model as model
     import ckan.plugins.toolkit as tk
 
@@ -70,7 +71,7 @@ def _bench_source(export: Path, label: str) -> dict:
     return tk.get_action("harvest_source_create")(dict(context), {
         "name": f"bench-{label}-{int(time.time())}", "url": str(export), "title": label,
         "source_type": "shanghai_agency_export", "owner_org": owner.id,
-        "config": json.dumps({"mapping": "shanghai"}),
+        "config": json.dumps({"mapping": mapping}),
     })
 
 
@@ -104,7 +105,7 @@ def gather_only(export: Path, label: str) -> dict:
             "gather_peak_mb": peak / 2**20, "source_id": source["id"], "job_id": job.id}
 
 
-def queue_path(export: Path, label: str, fetch_consumers: int, logs: Path) -> dict:
+def queue_path(export: Path, label: str, fetch_consumers: int, logs: Path, mapping: str = "shanghai") -> dict:
     """The product's own path end to end: one gather consumer and
     ``fetch_consumers`` fetch consumers (as `make serve` runs them) harvest
     the export; timed from the job's start until every object is final and
@@ -114,7 +115,7 @@ def queue_path(export: Path, label: str, fetch_consumers: int, logs: Path) -> di
     from ckanext.harvest.model import HarvestJob, HarvestObject
     from ckanext.shanghai.harvesters import records
 
-    source = _bench_source(export, label)
+    source = _bench_source(export, label, mapping)
     consumers = [_start_consumer("gather", logs / f"{label}-gather.log")] + [
         _start_consumer("fetch", logs / f"{label}-fetch{n}.log") for n in range(fetch_consumers)]
     try:
@@ -254,7 +255,7 @@ def main() -> int:
     parser.add_argument("--large-import", action="store_true",
                         help="also import the large corpus through the consumers; by default only "
                              "its gather stage runs, for the memory figure")
-    args = parser.parse_args()
+    args, _others = parser.parse_known_args()  # the other benchmarks' options
 
     real = json.loads(CATALOG.read_text(encoding="utf-8"))
     app = ckan_app()
@@ -297,19 +298,7 @@ def main() -> int:
                         "value": round(large["added_per_second"], 1), "unit": "datasets/s",
                         "stock": round(stock_rate, 1), "ratio": round(large["added_per_second"] / stock_rate, 2),
                         "detail": large})
-    print(f"{'benchmark':<62} {'ours':>10} {'stock':>10} {'ratio':>7}")
-    for row in results:
-        print(f"{row['name']:<62} {row['value']:>10} {row.get('stock', ''):>10} {row.get('ratio', ''):>7}  "
-              f"{row['unit']}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    existing = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    existing["harvest"] = {
-        "when": dt.datetime.utcnow().isoformat(timespec="seconds") + "Z",
-        "machine": f"{platform.machine()} {os.cpu_count()} cores",
-        "results": results,
-    }
-    RESULTS.write_text(json.dumps(existing, ensure_ascii=False, indent=1))
-    print(f"written to {RESULTS.relative_to(ROOT)}")
+    bench_report.publish("harvest", results)
     return 0
 
 

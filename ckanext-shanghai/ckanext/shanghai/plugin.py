@@ -4,7 +4,7 @@ from __future__ import annotations
 import ckan.plugins as plugins
 import ckan.plugins.toolkit as tk
 
-from ckanext.shanghai import errors, search
+from ckanext.shanghai import errors, search, timing
 
 
 @tk.blanket.config_declarations
@@ -43,6 +43,7 @@ class ShanghaiPlugin(plugins.SingletonPlugin):
 
     def make_middleware(self, app, config):
         errors.register(app)
+        timing.register(app)
         return app
 
     # IFacets
