@@ -113,6 +113,7 @@ def queue_path(export: Path, label: str, fetch_consumers: int, logs: Path, mappi
     import ckan.model as model
     import ckan.plugins.toolkit as tk
     from ckanext.harvest.model import HarvestJob, HarvestObject
+    from ckanext.shanghai import harvest_scheduler
     from ckanext.shanghai.harvesters import records
 
     source = _bench_source(export, label, mapping)
@@ -143,7 +144,7 @@ def queue_path(export: Path, label: str, fetch_consumers: int, logs: Path, mappi
             consumer.send_signal(signal.SIGTERM)
         for consumer in consumers:
             consumer.wait(60)
-    tk.get_action("harvest_jobs_run")(_context(), {"source_id": source["id"]})
+    harvest_scheduler.finish_jobs(source["id"])
     report = records.report_for_job(job_id)
     return {
         "fetch_consumers": fetch_consumers,

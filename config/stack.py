@@ -298,6 +298,8 @@ class Processes:
             env=env, cwd=cwd or ROOT, start_new_session=True,
         )
         (self.profile.run / f"{name}.pid").write_text(str(process.pid))
+        # How to start it again: the fault-injection tests restart services.
+        (self.profile.run / f"{name}.json").write_text(json.dumps({"argv": argv, "cwd": str(cwd or ROOT)}))
         self.started.append((name, process, stop_timeout))
         return process
 
@@ -309,13 +311,21 @@ class Processes:
 
     def stop_all(self) -> None:
         for name, process, timeout in reversed(self.started):
+            pidfile = self.profile.run / f"{name}.pid"
+            try:
+                current = int(pidfile.read_text().strip())
+            except (OSError, ValueError):
+                current = process.pid
+            if current != process.pid and alive(current):
+                # Restarted meanwhile (by a fault-injection test): stop that one too.
+                stop_process_group(name, current, timeout)
             stop_process_group(name, process.pid, timeout)
             try:
                 process.wait(timeout=1)
             except subprocess.TimeoutExpired:
                 pass
-            pidfile = self.profile.run / f"{name}.pid"
             pidfile.unlink(missing_ok=True)
+            (self.profile.run / f"{name}.json").unlink(missing_ok=True)
         self.started.clear()
 
 

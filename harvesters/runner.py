@@ -13,8 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Union
 
+import redis
+import sqlalchemy.exc
+
 import ckan.model as model
 import ckan.plugins.toolkit as tk
+from ckan.lib.search.common import SearchIndexError
 from ckanext.harvest.model import HarvestGatherError, HarvestObject, HarvestObjectExtra
 
 from ckanext.shanghai.harvesters import fetching, mapping, readers, records, source_config
@@ -23,6 +27,11 @@ from ckanext.shanghai.harvesters.writer import CatalogWriter
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
+
+# A backing service down or restarting: the work is retried, never charged
+# to the record.
+SERVICE_ERRORS = (SearchIndexError, sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
+                  redis.exceptions.ConnectionError)
 
 
 @dataclass
@@ -194,6 +203,12 @@ def gather(job, items: Iterable[Item], *, complete: bool, max_withdraw_share: fl
     :param ensure_department: callable(department name) -> organization id.
     """
     source_id = job.source.id
+    # A gather of this job that died part way (its consumer was killed, a
+    # service restarted) left objects no one will fetch and "seen" marks
+    # that would make this run reject every record as a repeat: undo both.
+    earlier = [object_id for (object_id,) in model.Session.query(HarvestObject.id).filter(
+        HarvestObject.harvest_job_id == job.id, HarvestObject.state == "WAITING")]
+    _abandon(job, earlier)
     records.start_report(job.id, source_id)
     model.Session.commit()
     object_ids: list[str] = []
@@ -380,6 +395,9 @@ def import_objects(harvest_objects: list, writer: CatalogWriter) -> None:
     if new:
         try:
             _create_batch(new, contents, writer)
+        except SERVICE_ERRORS:
+            model.Session.rollback()
+            raise
         except Exception:
             model.Session.rollback()
             log.exception("batch import of %d objects failed; importing them one by one", len(new))
@@ -391,6 +409,11 @@ def import_objects(harvest_objects: list, writer: CatalogWriter) -> None:
 def _import_one(obj, writer: CatalogWriter) -> bool:
     try:
         return import_object(obj, writer)
+    except SERVICE_ERRORS:
+        # Not the record's fault: the consumer leaves the message
+        # unacknowledged and the scheduler puts it back later.
+        model.Session.rollback()
+        raise
     except Exception:
         model.Session.rollback()
         log.exception("harvest object %s failed to import", obj.id)

@@ -43,7 +43,7 @@ def create_source(name: str, url: str, config: dict, owner_org: str | None = Non
 def run_job(source_id: str) -> dict:
     """Gather, then fetch and import every object, then let ckanext-harvest
     mark the job finished; returns the job's report."""
-    from ckanext.shanghai.harvest_scheduler import close_reports
+    from ckanext.shanghai.harvest_scheduler import close_reports, finish_jobs
     from ckanext.shanghai.harvesters import records
     from ckanext.shanghai.harvesters.writer import batched_index_commits
 
@@ -64,7 +64,7 @@ def run_job(source_id: str) -> dict:
             else:
                 for obj in objects:
                     harvest_queue.fetch_and_import_stages(harvester, obj)
-    tk.get_action("harvest_jobs_run")(site_context(), {"source_id": source_id})
+    finish_jobs(source_id)
     close_reports()
     model.Session.remove()
     return records.report_for_job(job_dict["id"])

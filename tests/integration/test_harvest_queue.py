@@ -76,7 +76,7 @@ def test_sigkill_of_a_fetch_consumer_mid_job_loses_and_duplicates_nothing(ckan_i
             # What the scheduler process does each tick, with a short
             # "stalled" limit so the killed consumer's message comes back now.
             harvest_scheduler.requeue_stalled(fetch_seconds=2, gather_seconds=600)
-            tk.get_action("harvest_jobs_run")(site_context(), {"source_id": source["id"]})
+            harvest_scheduler.finish_jobs(source["id"])
             harvest_scheduler.close_reports()
             model.Session.remove()
             report = records.report_for_job(job_id)

@@ -11,10 +11,12 @@ the harvest semantics (acks, retries, persistence keys) stay the same.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import logging
 import signal
+import threading
 import time
 
 import redis
@@ -22,8 +24,11 @@ import redis
 import ckan.model as model
 import ckan.plugins.toolkit as tk
 from ckan.lib import search
+from ckan.lib.search.common import SearchIndexError
 from ckanext.harvest import queue as harvest_queue
 from ckanext.harvest.model import HarvestJob, HarvestObject
+
+from ckanext.shanghai.harvesters import runner
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +56,8 @@ class IdleSafeRedisConsumer(harvest_queue.RedisConsumer):
         super().__init__(connection, routing_key)
         self.poll_seconds = poll_seconds
         self.batch_size = batch_size
+        self.in_hand: list[str] = []
+        self.hand_lock = threading.Lock()
         self.stopping = False
         self.busy = False
         # Called when the queue is empty; returns True while it still has
@@ -80,11 +87,38 @@ class IdleSafeRedisConsumer(harvest_queue.RedisConsumer):
             if self.batch_size > 1:
                 # Whatever else is already waiting, up to a batch, without blocking.
                 bodies += self.redis.lpop(self.routing_key, self.batch_size - 1) or []
-            for body in bodies:
-                # Same value format as ckanext-harvest, whose `harvester run`
-                # re-queues messages whose persistence key has grown old.
-                self.redis.set(self.persistance_key(body), str(datetime.datetime.now()))
+            self.in_hand = bodies
+            self.touch()
             yield bodies
+            self.in_hand = []
+
+    def touch(self) -> None:
+        """Mark the messages in hand as taken now. Same value format as
+        ckanext-harvest, whose `harvester run` re-queues messages whose
+        persistence key has grown old; the heartbeat refreshes it while a
+        long gather or batch is still being worked on, so only the work of a
+        consumer that died ever looks stalled."""
+        now = str(datetime.datetime.now())
+        with self.hand_lock:
+            for body in self.in_hand:
+                self.redis.set(self.persistance_key(body), now)
+
+    def basic_ack(self, message):
+        # Under the lock, so the heartbeat cannot mark it taken again after.
+        with self.hand_lock:
+            self.in_hand = [body for body in self.in_hand if body != message]
+            super().basic_ack(message)
+
+    def start_heartbeat(self, every: float) -> None:
+        def beat():
+            while not self.stopping:
+                time.sleep(every)
+                try:
+                    self.touch()
+                except (redis.ConnectionError, redis.TimeoutError):
+                    pass
+
+        threading.Thread(target=beat, daemon=True, name="harvest-heartbeat").start()
 
 
 def fetch_batch(consumer: IdleSafeRedisConsumer, bodies: list[str]) -> None:
@@ -109,6 +143,10 @@ def fetch_batch(consumer: IdleSafeRedisConsumer, bodies: list[str]) -> None:
         if objects else set()
     runnable = []
     for obj in objects:
+        if obj.state in ("COMPLETE", "ERROR"):
+            # Delivered again after it was finished (put back as stalled
+            # while its batch was still being written): nothing to do.
+            continue
         obj.retry_times += 1
         if obj.retry_times >= 5:
             log.error("too many consecutive retries for harvest object %s", obj.id)
@@ -123,23 +161,60 @@ def fetch_batch(consumer: IdleSafeRedisConsumer, bodies: list[str]) -> None:
     by_type: dict[str, list] = {}
     for obj in runnable:
         by_type.setdefault(obj.source.type, []).append(obj)
-    for source_type, group in by_type.items():
-        harvester = harvest_queue.get_harvester(source_type)
-        if harvester is None:
-            log.error("no harvester for source type %s", source_type)
-        elif hasattr(harvester, "import_batch"):
-            harvester.import_batch(group)
-        else:
-            for obj in group:
-                harvest_queue.fetch_and_import_stages(harvester, obj)
+    runnable_ids = [obj.id for obj in runnable]
+    try:
+        for source_type, group in by_type.items():
+            harvester = harvest_queue.get_harvester(source_type)
+            if harvester is None:
+                log.error("no harvester for source type %s", source_type)
+            elif hasattr(harvester, "import_batch"):
+                harvester.import_batch(group)
+            else:
+                for obj in group:
+                    harvest_queue.fetch_and_import_stages(harvester, obj)
+    except runner.SERVICE_ERRORS:
+        # A service outage is not the objects' fault: take back this try,
+        # so that only real failures use up their five retries.
+        model.Session.rollback()
+        with contextlib.suppress(*runner.SERVICE_ERRORS):
+            model.Session.query(HarvestObject).filter(HarvestObject.id.in_(runnable_ids)).update(
+                {"retry_times": HarvestObject.retry_times - 1}, synchronize_session=False)
+            model.Session.commit()
+        raise
     model.Session.remove()
     for body in wanted.values():
         consumer.basic_ack(body)
 
 
 def gather_message(consumer: IdleSafeRedisConsumer, bodies: list[str]) -> None:
+    """ckanext-harvest's gather_callback, except that a gather that fails
+    (a service down, the process killed) leaves its message unacknowledged,
+    so the scheduler runs it again, instead of losing the job."""
     for body in bodies:
-        harvest_queue.gather_callback(consumer, harvest_queue.FakeMethod(body), consumer, body)
+        try:
+            job = model.Session.get(HarvestJob, json.loads(body)["harvest_job_id"])
+        except (KeyError, ValueError, TypeError):
+            log.error("gather message without a harvest job id: %s", body[:200])
+            consumer.basic_ack(body)
+            continue
+        if job is not None and (job.gather_finished is not None or job.status == "Finished"):
+            # A copy of a message whose gather already ran (put back while
+            # that gather was still going): gathering again would disturb it.
+            log.warning("gather of job %s already done; message dropped", job.id)
+            consumer.basic_ack(body)
+            continue
+        harvester = harvest_queue.get_harvester(job.source.type) if job is not None else None
+        if job is None or harvester is None:
+            # ckanext-harvest reports these and finishes the job.
+            harvest_queue.gather_callback(consumer, harvest_queue.FakeMethod(body), consumer, body)
+            continue
+        object_ids = harvest_queue.gather_stage(harvester, job)
+        publisher = harvest_queue.get_fetch_publisher()
+        for object_id in object_ids if isinstance(object_ids, list) else []:
+            publisher.send({"harvest_object_id": object_id})
+        publisher.close()
+        model.Session.remove()
+        consumer.basic_ack(body)
 
 
 class IndexBatcher:
@@ -159,8 +234,14 @@ class IndexBatcher:
         return self.pending > 0
 
     def commit(self) -> bool:
+        """Commit what is pending; True while Solr could not be reached
+        (the consumer then tries again within a second)."""
         if self.pending:
-            search.commit()
+            try:
+                search.commit()
+            except SearchIndexError as error:
+                log.warning("Solr commit failed, will retry: %s", str(error)[:200])
+                return True
             self.pending = 0
         return False
 
@@ -193,15 +274,19 @@ def run_consumer(kind: str) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    consumer.start_heartbeat(tk.config.get("ckanext.shanghai.harvest.heartbeat_seconds"))
     log.info("%s consumer listening on %s (poll %ss)", kind, consumer.routing_key, poll_seconds)
     try:
         for bodies in consumer.consume():
             try:
                 callback(consumer, bodies)
             except Exception:
+                # Left unacknowledged: the scheduler puts the messages back
+                # once they are stalled (a service was down, say).
                 log.exception("%s consumer: messages failed: %s", kind, bodies[0][:200])
                 model.Session.rollback()
                 model.Session.remove()
+                time.sleep(min(poll_seconds, 5))
             if batcher:
                 consumer.work_pending = batcher.after_messages(len(bodies))
     finally:

@@ -5,16 +5,20 @@ finished jobs as finished within one tick, puts back on the queue the work of
 consumers that died, and closes each job's report."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
 import signal
 import time
 
+import sqlalchemy as sa
+
 import ckan.model as model
 import ckan.plugins.toolkit as tk
 from ckanext.harvest import queue as harvest_queue
-from ckanext.harvest.model import HarvestJob, HarvestSource
+from ckanext.harvest.logic.action import update as harvest_update
+from ckanext.harvest.model import HarvestJob, HarvestObject, HarvestSource
 
 from ckanext.shanghai import index_check
 from ckanext.shanghai.harvesters import records
@@ -79,6 +83,46 @@ def requeue_stalled(fetch_seconds: float, gather_seconds: float) -> int:
     return requeued
 
 
+def requeue_lost(fetch_seconds: float, gather_seconds: float) -> int:
+    """Put back work whose queue message is gone (Redis restarted without
+    persistence, say): a running job waiting for its gather with no gather
+    message anywhere, or whose unfinished objects have not moved for
+    ``fetch_seconds`` while the fetch queue is empty and nothing is in hand.
+    Importing is idempotent, so a message sent twice does no harm."""
+    connection = harvest_queue.get_connection()
+    fetch_key, gather_key = harvest_queue.get_fetch_routing_key(), harvest_queue.get_gather_routing_key()
+    now = dt.datetime.utcnow()
+    requeued = 0
+    queued_gathers = set(connection.lrange(gather_key, 0, -1))
+    for job in model.Session.query(HarvestJob).filter(HarvestJob.status == "Running"):
+        message = json.dumps({"harvest_job_id": job.id})
+        in_hand = connection.exists(f"{gather_key}:{job.id}")
+        if job.gather_finished is None:
+            waited = now - (job.gather_started or job.created)
+            if not in_hand and message not in queued_gathers and waited.total_seconds() > (
+                    gather_seconds if job.gather_started else fetch_seconds):
+                connection.rpush(gather_key, message)
+                requeued += 1
+                log.warning("job %s lost its gather message; requeued", job.id)
+            continue
+        if connection.llen(fetch_key) or connection.keys(f"{fetch_key}:*"):
+            continue
+        unfinished = model.Session.query(HarvestObject).filter(
+            HarvestObject.harvest_job_id == job.id, HarvestObject.state.in_(["WAITING", "FETCH", "IMPORT"]))
+        last_move = model.Session.query(sa.func.max(sa.func.greatest(
+            HarvestObject.gathered, HarvestObject.fetch_started, HarvestObject.import_finished))).filter(
+            HarvestObject.harvest_job_id == job.id).scalar()
+        if last_move is None or (now - last_move).total_seconds() <= fetch_seconds:
+            continue
+        lost = [obj.id for obj in unfinished]
+        for object_id in lost:
+            connection.rpush(fetch_key, json.dumps({"harvest_object_id": object_id}))
+        if lost:
+            requeued += len(lost)
+            log.warning("job %s: %d harvest objects lost their fetch messages; requeued", job.id, len(lost))
+    return requeued
+
+
 def close_reports() -> int:
     """Close the report of every job ckanext-harvest has marked finished."""
     closed = 0
@@ -98,15 +142,38 @@ def close_reports() -> int:
     return closed
 
 
+@contextlib.contextmanager
+def _without_stock_resubmits():
+    """ckanext-harvest's harvest_jobs_run also calls resubmit_objects, which
+    sends again every WAITING object not in the queue list: objects a
+    consumer holds or a gather is still writing, so they are imported twice
+    at once. requeue_stalled and requeue_lost do that job safely instead."""
+    saved = harvest_update.resubmit_jobs, harvest_update.resubmit_objects
+    harvest_update.resubmit_jobs = harvest_update.resubmit_objects = lambda: None
+    try:
+        yield
+    finally:
+        harvest_update.resubmit_jobs, harvest_update.resubmit_objects = saved
+
+
+def finish_jobs(source_id: str | None = None) -> None:
+    """Mark finished the jobs with nothing left to do (ckanext-harvest's
+    harvest_jobs_run, minus its resubmissions)."""
+    with _without_stock_resubmits():
+        tk.get_action("harvest_jobs_run")(_context(), {"source_id": source_id} if source_id else {})
+
+
 def tick(now: dt.datetime | None = None) -> None:
     """One round of the scheduler's duties."""
     now = now or dt.datetime.utcnow()
     config = tk.config
     try:
         start_due_jobs(now)
-        tk.get_action("harvest_jobs_run")(_context(), {})
-        requeue_stalled(config.get("ckanext.shanghai.harvest.stalled_fetch_seconds"),
-                        config.get("ckanext.shanghai.harvest.stalled_gather_seconds"))
+        finish_jobs()
+        stalled = (config.get("ckanext.shanghai.harvest.stalled_fetch_seconds"),
+                   config.get("ckanext.shanghai.harvest.stalled_gather_seconds"))
+        requeue_stalled(*stalled)
+        requeue_lost(*stalled)
         close_reports()
     finally:
         model.Session.remove()
