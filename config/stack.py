@@ -54,7 +54,9 @@ DEBIAN_PACKAGES = {
     "mvn": "maven",
     "gcc": "gcc",
 }
-BROWSER_PACKAGES = {"chromium": "chromium", "chromedriver": "chromium-driver"}
+BROWSER_PACKAGES = {"chromium": "chromium", "chromedriver": "chromium-driver",
+                    # Chinese glyphs in the browser tests' screenshots
+                    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc": "fonts-noto-cjk"}
 
 SCHEMA_DIR = ROOT / "schemas"
 NOT_DATASET_SCHEMAS = {"presets.yaml", "organization.yaml", "national_themes.yaml"}
@@ -182,6 +184,8 @@ def postgres_bin() -> Path | None:
 def have(command: str) -> bool:
     if command == "postgres":
         return postgres_bin() is not None
+    if command.startswith("/"):
+        return Path(command).exists()
     return shutil.which(command) is not None
 
 

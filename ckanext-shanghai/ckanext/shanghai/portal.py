@@ -36,7 +36,7 @@ def statistics_json():
 
 @shanghai_portal.route("/api-guide")
 def api_guide():
-    example = stats.product_search(q="*:*", fq="res_datastore_active:true", rows=1)["results"] \
+    example = stats.product_search(q="*:*", fq="res_extras_datastore_active:true", rows=1)["results"] \
         or stats.product_search(q="*:*", rows=1)["results"]
     return tk.render("shanghai/api_guide.html", {"example": example[0] if example else None})
 
