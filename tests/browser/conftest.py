@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import subprocess
 import time
@@ -89,8 +90,10 @@ def portal(ckan_ini, tmp_path_factory):
 
         def demo_loaded():
             apps = api(base, "package_search", fq="+dataset_type:application", rows=10)
-            loaded = api(base, "package_search", fq="res_extras_datastore_active:true", rows=0)
-            return apps["count"] >= 3 and loaded["count"] >= 7 and apps
+            uploads = api(base, "package_search", fq="res_url:*download*", rows=20)["results"]
+            loaded = [r for p in uploads for r in api(base, "package_show", id=p["id"])["resources"]
+                      if r.get("datastore_active")]
+            return apps["count"] >= 3 and len(loaded) >= 7 and apps
 
         wait_for(demo_loaded, "the demo (harvest, tables in the DataStore, applications)", 600, 5)
         department = api(base, "organization_list", all_fields=True, limit=1)[0]
@@ -135,8 +138,9 @@ def screenshot(browser, request):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
     def take(label: str = "page") -> Path:
-        path = SCREENSHOTS / f"{request.node.name}-{label}.png"
-        browser.save_screenshot(str(path))
+        name = re.sub(r"[^\w.-]+", "_", f"{request.node.name}-{label}")
+        path = SCREENSHOTS / f"{name}.png"
+        assert browser.save_screenshot(str(path)), path
         return path
 
     return take

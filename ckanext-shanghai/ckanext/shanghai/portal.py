@@ -36,9 +36,12 @@ def statistics_json():
 
 @shanghai_portal.route("/api-guide")
 def api_guide():
-    example = stats.product_search(q="*:*", fq="res_extras_datastore_active:true", rows=1)["results"] \
-        or stats.product_search(q="*:*", rows=1)["results"]
-    return tk.render("shanghai/api_guide.html", {"example": example[0] if example else None})
+    # A product with a table in the DataStore makes the best example.
+    candidates = stats.product_search(q="*:*", fq="res_url:*download*", rows=20)["results"] \
+        + stats.product_search(q="*:*", rows=1)["results"]
+    example = next((p for p in candidates if any(r.get("datastore_active") for r in p["resources"])),
+                   candidates[0] if candidates else None)
+    return tk.render("shanghai/api_guide.html", {"example": example})
 
 
 @shanghai_portal.route("/sitemap.xml")
@@ -106,6 +109,10 @@ def shape_search(search_params: dict[str, Any]) -> dict[str, Any]:
 
 
 def shape_index(pkg_dict: dict[str, Any]) -> dict[str, Any]:
+    # The index gets extras as stored (a JSON list as text); one term per product.
+    related = pkg_dict.get("related_datasets")
+    if isinstance(related, str):
+        pkg_dict["related_datasets"] = shanghai_data_product_names_output(related)
     if pkg_dict.get("type") != "harvest":
         try:
             pkg_dict["downloads_total"] = downloads.package_downloads(pkg_dict["id"])
