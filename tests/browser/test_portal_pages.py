@@ -144,8 +144,14 @@ def test_statistics_page_draws_its_charts(portal, browser, screenshot):
 
 
 @pytest.mark.parametrize("path", ["/", "/dataset/?q=养老", "/statistics", "/application/", "/api-guide",
-                                  "/organization/"])
+                                  "/organization/", "/en/", "product", "resource", "department"])
 def test_phone_width_has_no_horizontal_scroll_and_pages_are_accessible(portal, browser, screenshot, path):
+    if path in ("product", "resource", "department"):
+        product = api(portal["base"], "package_search", q='title:"上海市养老机构"', rows=1)["results"][0]
+        resource = next(r for r in product["resources"] if r.get("datastore_active"))
+        path = {"product": f"/{product['type']}/{product['name']}",
+                "resource": f"/{product['type']}/{product['name']}/resource/{resource['id']}",
+                "department": f"/organization/{product['organization']['name']}"}[path]
     browser.set_window_size(375, 800)
     try:
         open_page(browser, portal["base"] + path)

@@ -153,3 +153,19 @@ class TestCatalogAndApplications:
         assert "医疗卫生机构床位" in app.get("/application/beds-trends").body
         search = helpers.call_action("package_search", q="床位")
         assert [r["name"] for r in search["results"]] == [beds["name"]]
+
+    def test_a_department_editor_adds_applications_for_their_department_only(self, department):
+        editor = factories.User()
+        helpers.call_action("organization_member_create", context=site_context(), id=department["id"],
+                            username=editor["name"], role="editor")
+        other = make_department(name="transport-bureau")
+        beds = product(department, title="医疗卫生机构床位")
+        context = {"user": editor["name"], "ignore_auth": False}
+        created = helpers.call_action("package_create", context=dict(context), type="application",
+                                      name="editor-app", title="编辑添加的应用", owner_org=department["id"],
+                                      related_datasets=beds["name"])
+        assert created["related_datasets"] == [beds["name"]]
+        with pytest.raises(tk.NotAuthorized):
+            helpers.call_action("package_create", context=dict(context), type="application",
+                                name="foreign-app", title="他部门应用", owner_org=other["id"],
+                                related_datasets=beds["name"])
