@@ -159,6 +159,11 @@ def test_phone_width_has_no_horizontal_scroll_and_pages_are_accessible(portal, b
         scroll = browser.execute_script("return document.documentElement.scrollWidth")
         screenshot("phone")
         assert scroll <= width, f"{path}: {scroll}px wide on a {width}px screen"
+        primary = browser.find_elements(By.CSS_SELECTOR, ".row.wrapper > .primary")
+        secondary = browser.find_elements(By.CSS_SELECTOR, ".row.wrapper > .secondary")
+        if primary and secondary and secondary[0].is_displayed():
+            # The page's content comes before its sidebar on a phone.
+            assert primary[0].location["y"] < secondary[0].location["y"], path
         assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang")
         for image in browser.find_elements(By.TAG_NAME, "img"):
             assert image.get_attribute("alt") is not None, image.get_attribute("src")
