@@ -204,3 +204,15 @@ def test_catalog_ttl_lists_public_products_and_hides_the_private_one(portal):
     assert all(f"/{name}<" in sitemap for name in list(public)[:20])
     search = api(portal["base"], "package_search", q="内部花名册", rows=10)
     assert search["count"] == 0
+
+
+def test_a_department_page_lists_its_products_and_harvest_health(portal, browser, screenshot):
+    product = api(portal["base"], "package_search", q='title:"上海市养老机构"', rows=1)["results"][0]
+    department = product["organization"]
+    open_page(browser, f"{portal['base']}/organization/{department['name']}")
+    screenshot("department")
+    health = browser.find_element(By.ID, "sh-harvest-health").text
+    assert "catalog export" in health and "正常" in health
+    count = api(portal["base"], "package_search", fq=f'owner_org:"{department["id"]}"', rows=0)["count"]
+    assert f"共 {count} 个数据产品" in text_of(browser)
+    assert "上海市养老机构" in [a.text for a in browser.find_elements(By.CSS_SELECTOR, ".dataset-heading a")]
