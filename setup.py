@@ -50,12 +50,14 @@ setup(
     entry_points={
         "ckan.plugins": [
             "shanghai = ckanext.shanghai.plugin:ShanghaiPlugin",
+            "shanghai_portal = ckanext.shanghai.plugin:ShanghaiPortalPlugin",
             "shanghai_agency_export = ckanext.shanghai.harvesters.agency_export:AgencyExportHarvester",
             "shanghai_ckan_api = ckanext.shanghai.harvesters.ckan_api:CkanApiHarvester",
             "shanghai_dcat = ckanext.shanghai.harvesters.dcat:ShanghaiDCATHarvester",
         ],
         "ckan.rdf.profiles": [
             "shanghai_core = ckanext.shanghai.harvesters.dcat:ShanghaiCoreProfile",
+            "shanghai_portal = ckanext.shanghai.dcat_profile:ShanghaiPortalProfile",
         ],
         "babel.extractors": [
             "ckan = ckan.lib.extract:extract_ckan",

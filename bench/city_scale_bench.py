@@ -231,9 +231,14 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="city-bench-", dir=os.environ.get("BENCH_TMP")) as tmp, \
             app.test_request_context():
         directory = Path(tmp)
-        loaded = load_corpus(args.size, directory)
-        total = model.Session.query(model.Package).filter(
-            model.Package.type != "harvest", model.Package.state == "active").count()
+
+        def products() -> int:
+            return model.Session.query(model.Package).filter(
+                model.Package.type != "harvest", model.Package.state == "active").count()
+
+        # A stack that already holds the corpus (a second run) is measured as it is.
+        loaded = load_corpus(args.size, directory) if products() < args.size else {"already_loaded": True}
+        total = products()
         queries = chinese_queries(args.queries)
         names = [name for (name,) in model.Session.query(model.Package.name).filter(
             model.Package.type != "harvest", model.Package.state == "active",
@@ -251,8 +256,8 @@ def main() -> int:
     results = [
         {"name": "corpus_data_products", "value": total, "unit": "datasets", "detail": {
             k: v for k, v in loaded.items() if k != "runs"}},
-        {"name": "corpus_load_datasets_per_second", "value": round(loaded["datasets_per_second"], 1),
-         "unit": "datasets/s"},
+        *([{"name": "corpus_load_datasets_per_second", "value": round(loaded["datasets_per_second"], 1),
+            "unit": "datasets/s"}] if "datasets_per_second" in loaded else []),
         {"name": "package_search_p50", "value": api["p50_ms"], "unit": "ms", "detail": api},
         {"name": "package_search_p95", "value": api["p95_ms"], "unit": "ms", "target": 50},
         {"name": "package_search_p99", "value": api["p99_ms"], "unit": "ms"},

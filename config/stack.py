@@ -54,12 +54,21 @@ DEBIAN_PACKAGES = {
     "mvn": "maven",
     "gcc": "gcc",
 }
-BROWSER_PACKAGES = {"chromium": "chromium", "chromedriver": "chromium-driver"}
+BROWSER_PACKAGES = {"chromium": "chromium", "chromedriver": "chromium-driver",
+                    # Chinese glyphs in the browser tests' screenshots
+                    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc": "fonts-noto-cjk"}
 
 SCHEMA_DIR = ROOT / "schemas"
 NOT_DATASET_SCHEMAS = {"presets.yaml", "organization.yaml", "national_themes.yaml"}
 PLUGINS = ("shanghai scheming_datasets scheming_organizations harvest ckan_harvester "
-           "shanghai_agency_export shanghai_ckan_api shanghai_dcat activity")
+           "shanghai_agency_export shanghai_ckan_api shanghai_dcat activity "
+           "shanghai_portal datastore dcat")
+
+# Apache ECharts for the statistics page, from the npm registry at a pinned
+# version whose tarball must match this integrity (npm view echarts@5.6.0 dist.integrity).
+ECHARTS_VERSION = "5.6.0"
+ECHARTS_INTEGRITY = "sha512-oTbVTsXfKuEhxftHqL5xprgLoc0k7uScAwtryCgWF6hPYFLRwOUHiFmHGCBKP5NPFNkDVopOieyUqYGH8Fa3kA=="
+ECHARTS_TARGET = ROOT / "ckanext-shanghai" / "ckanext" / "shanghai" / "assets" / "vendor" / "echarts.min.js"
 
 
 def say(message: str) -> None:
@@ -175,6 +184,8 @@ def postgres_bin() -> Path | None:
 def have(command: str) -> bool:
     if command == "postgres":
         return postgres_bin() is not None
+    if command.startswith("/"):
+        return Path(command).exists()
     return shutil.which(command) is not None
 
 
@@ -257,6 +268,28 @@ def ensure_solr_classpath() -> Path:
     return solr_build
 
 
+def ensure_echarts() -> None:
+    """Vendor echarts.min.js from the pinned npm tarball, integrity checked."""
+    stamp = ECHARTS_TARGET.with_suffix(".version")
+    if ECHARTS_TARGET.exists() and stamp.exists() and stamp.read_text() == ECHARTS_INTEGRITY:
+        return
+    say(f"fetching Apache ECharts {ECHARTS_VERSION} from the npm registry")
+    import base64
+    import tarfile
+    with tempfile.TemporaryDirectory() as work:
+        subprocess.run(["npm", "pack", f"echarts@{ECHARTS_VERSION}", "--silent"], cwd=work, check=True,
+                       stdout=subprocess.DEVNULL)
+        tarball = Path(work) / f"echarts-{ECHARTS_VERSION}.tgz"
+        digest = "sha512-" + base64.b64encode(hashlib.sha512(tarball.read_bytes()).digest()).decode()
+        if digest != ECHARTS_INTEGRITY:
+            fail(f"echarts-{ECHARTS_VERSION}.tgz has integrity {digest}, expected {ECHARTS_INTEGRITY}")
+        with tarfile.open(tarball) as archive:
+            member = archive.extractfile("package/dist/echarts.min.js")
+            ECHARTS_TARGET.parent.mkdir(parents=True, exist_ok=True)
+            ECHARTS_TARGET.write_bytes(member.read())
+    stamp.write_text(ECHARTS_INTEGRITY)
+
+
 def install(profile: Profile, dev: bool, browser: bool = False, load_tool: bool = False) -> None:
     wanted = {"gcc": "gcc", "pg_config": "libpq-dev"}
     if load_tool:
@@ -269,8 +302,10 @@ def install(profile: Profile, dev: bool, browser: bool = False, load_tool: bool 
         wanted.update({"java": "openjdk-17-jdk-headless", "javac": "openjdk-17-jdk-headless", "mvn": "maven"})
     if browser:
         wanted.update(BROWSER_PACKAGES)
+    wanted["npm"] = "npm"
     ensure_debian_packages(wanted)
     ensure_venv(dev)
+    ensure_echarts()
     if not profile.solr_url:
         ensure_solr_classpath()
 
@@ -513,6 +548,11 @@ def start_postgres(profile: Profile, procs: Processes) -> str:
             subprocess.run([*psql, "-c", "do $$ begin if not exists (select from pg_roles where rolname='ckan') "
                             "then create role ckan login; end if; end $$;"], check=True)
             subprocess.run([*psql, "-c", f'create database "{database}" owner ckan encoding \'UTF8\''], check=True)
+    # The DataStore's read-only role; its password is this install's secret.
+    password = load_secrets(profile)["datastore_ro_password"]
+    subprocess.run([*psql, "-c", "do $$ begin if not exists (select from pg_roles where rolname='datastore_ro') "
+                    "then create role datastore_ro login; end if; end $$;"], check=True)
+    subprocess.run([*psql, "-c", f"alter role datastore_ro password '{password}'"], check=True)
     return f"postgresql://ckan@127.0.0.1:{profile.pg_port}/{profile.database}"
 
 
@@ -578,17 +618,48 @@ def load_secrets(profile: Profile) -> dict:
     """Secrets made once per install (and per test state), kept private."""
     path = LOCAL / f"secrets-{profile.name}.json"
     if path.exists():
-        return json.loads(path.read_text())
+        values = json.loads(path.read_text())
+        if "datastore_ro_password" not in values:  # secrets of an install before the DataStore
+            values["datastore_ro_password"] = secrets.token_urlsafe(16)
+            path.write_text(json.dumps(values, indent=1))
+        return values
     values = {
         "secret_key": secrets.token_urlsafe(32),
         "csrf_secret": secrets.token_urlsafe(32),
         "jwt_secret": secrets.token_urlsafe(32),
         "admin_password": secrets.token_urlsafe(12),
+        "datastore_ro_password": secrets.token_urlsafe(16),
     }
     LOCAL.mkdir(exist_ok=True)
     path.touch(mode=0o600)
     path.write_text(json.dumps(values, indent=1))
     return values
+
+
+def datastore_options(profile: Profile, database_url: str, values: dict) -> list[str]:
+    """The DataStore's database beside CKAN's: written by ckan, read by datastore_ro."""
+    url = urllib.parse.urlsplit(database_url)
+    write = url._replace(path=f"{url.path}_datastore").geturl()
+    host = url.hostname + (f":{url.port}" if url.port else "")
+    read = url._replace(path=f"{url.path}_datastore",
+                        netloc=f"datastore_ro:{values['datastore_ro_password']}@{host}").geturl()
+    return [
+        f"ckan.datastore.write_url = {os.environ.get('DATASTORE_WRITE_URL', write)}",
+        f"ckan.datastore.read_url = {os.environ.get('DATASTORE_READ_URL', read)}",
+        "ckan.datastore.sqlsearch.enabled = false",
+        "ckan.datastore.default_fts_lang = simple",
+        "ckanext.dcat.base_uri = " + f"http://127.0.0.1:{profile.web_port}",
+    ]
+
+
+def datastore_permissions(profile: Profile) -> None:
+    """Grant the read-only role what `ckan datastore set-permissions` says."""
+    if profile.database_url:
+        return
+    sql = ckan(profile, "datastore", "set-permissions").stdout
+    psql = [str(postgres_bin() / "psql"), "-h", "127.0.0.1", "-p", str(profile.pg_port), "-U", "postgres",
+            "-v", "ON_ERROR_STOP=1", "-qtA", "-d", f"{profile.database}_datastore"]
+    subprocess.run(psql, input=sql, text=True, check=True, capture_output=True)
 
 
 def render_ini(profile: Profile, database_url: str, redis_url: str, solr_url: str) -> Path:
@@ -600,9 +671,10 @@ def render_ini(profile: Profile, database_url: str, redis_url: str, solr_url: st
     file_roots = [str(shared_data)] + ([tempfile.gettempdir()] if profile.name in ("test", "bench") else [])
     extra = [
         "ckan.search.show_all_types = true",
-        "ckanext.dcat.rdf.profiles = shanghai_core",
+        "ckanext.dcat.rdf.profiles = shanghai_core shanghai_portal",
         f"ckanext.shanghai.harvest.file_roots = {' '.join(file_roots)}",
         f"ckanext.shanghai.harvest.queue_poll_seconds = {os.environ.get('HARVEST_QUEUE_POLL', '20')}",
+        *datastore_options(profile, database_url, values),
     ]
     if profile.name == "bench":
         # The benchmarks count SQL statements and Solr requests per page.
@@ -654,6 +726,7 @@ def start_services(profile: Profile, procs: Processes) -> Path:
     ini = render_ini(profile, database_url, redis_url, solr_url)
     say(f"CKAN: config {ini.relative_to(ROOT)}; initialising the database")
     ckan(profile, "db", "init")
+    datastore_permissions(profile)
     return ini
 
 

@@ -129,11 +129,43 @@ def demo(export_path: str, mapping_name: str):
     else:
         source_id = source.id
     jobs = tk.get_action("harvest_job_list")(dict(context), {"source_id": source_id})
-    if jobs:
+    job = None if jobs else tk.get_action("harvest_job_create")(
+        dict(context), {"source_id": source_id, "run": True})
+    _enqueue_portal_demo(source_id)
+    if job is None:
         click.echo(json.dumps({"source": name, "job": None, "note": "already harvested"}))
         return
-    job = tk.get_action("harvest_job_create")(dict(context), {"source_id": source_id, "run": True})
     click.echo(json.dumps({"source": name, "job": job["id"]}))
+
+
+def _tables_dir():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parents[3].parent / "shared" / "data" / "tables"
+
+
+def _enqueue_portal_demo(source_id: str) -> None:
+    """Once the harvest is done, the job worker attaches the real tables and
+    seeds the data applications (ckanext.shanghai.portal_demo)."""
+    from ckanext.shanghai import portal_demo
+
+    if _tables_dir().is_dir():
+        tk.enqueue_job(portal_demo.seed_when_harvested, [source_id, str(_tables_dir())],
+                       title="portal demo: tables and data applications", rq_kwargs={"timeout": 3600})
+
+
+@shanghai.command("demo-portal")
+@click.option("--tables", "tables_dir", type=click.Path(exists=True, file_okay=False),
+              help="Folder of the real tables (default ../shared/data/tables).")
+def demo_portal(tables_dir: str | None):
+    """Attach the real tables to fitting harvested products and seed the data
+    applications now (idempotent); prints what was done as JSON."""
+    from pathlib import Path
+
+    from ckanext.shanghai import portal_demo
+
+    click.echo(json.dumps(portal_demo.seed(Path(tables_dir) if tables_dir else _tables_dir()),
+                          ensure_ascii=False))
 
 
 @shanghai.command("harvest-source-create")

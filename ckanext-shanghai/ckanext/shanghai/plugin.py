@@ -53,3 +53,80 @@ class ShanghaiPlugin(plugins.SingletonPlugin):
 
     def organization_facets(self, facets_dict, organization_type, package_type):
         return search.facet_titles()
+
+
+class ShanghaiPortalPlugin(plugins.SingletonPlugin):
+    """The public portal: theme helpers, statistics and API pages, DataStore
+    loading of tabular resources, download counts, data applications."""
+
+    plugins.implements(plugins.IConfigurer)
+    plugins.implements(plugins.ITemplateHelpers)
+    plugins.implements(plugins.IBlueprint)
+    plugins.implements(plugins.IValidators)
+    plugins.implements(plugins.IResourceController, inherit=True)
+    plugins.implements(plugins.IPackageController, inherit=True)
+    plugins.implements(plugins.IMiddleware, inherit=True)
+
+    # IConfigurer
+
+    def update_config(self, config):
+        tk.add_resource("assets", "shanghai")
+
+    # ITemplateHelpers
+
+    def get_helpers(self):
+        from ckanext.shanghai import portal_helpers
+
+        return {name: getattr(portal_helpers, name) for name in portal_helpers.__all__}
+
+    # IBlueprint
+
+    def get_blueprint(self):
+        from ckanext.shanghai import portal
+
+        return [portal.shanghai_portal]
+
+    # IValidators
+
+    def get_validators(self):
+        from ckanext.shanghai import portal
+
+        return {name: getattr(portal, name) for name in (
+            "shanghai_web_address", "shanghai_data_product_names", "shanghai_data_product_names_output")}
+
+    # IResourceController
+
+    def before_resource_update(self, context, current, resource):
+        from ckanext.shanghai import portal
+
+        portal.remember_changed_source(context, current, resource)
+
+    def after_resource_create(self, context, resource):
+        from ckanext.shanghai import portal
+
+        portal.after_resource_change(context, resource, created=True)
+
+    def after_resource_update(self, context, resource):
+        from ckanext.shanghai import portal
+
+        portal.after_resource_change(context, resource, created=False)
+
+    # IPackageController
+
+    def before_dataset_search(self, search_params):
+        from ckanext.shanghai import portal
+
+        return portal.shape_search(search_params)
+
+    def before_dataset_index(self, pkg_dict):
+        from ckanext.shanghai import portal
+
+        return portal.shape_index(pkg_dict)
+
+    # IMiddleware
+
+    def make_middleware(self, app, config):
+        from ckanext.shanghai import portal
+
+        app.after_request(portal.record_downloads)
+        return app

@@ -1,0 +1,42 @@
+"""Download counts: each download of a resource through the portal adds one
+to that resource's count for the day (table shanghai_download)."""
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+
+import ckan.model as model
+
+__all__ = ["record_download", "package_downloads", "downloads_by_day", "total_downloads"]
+
+
+def record_download(package_id: str, resource_id: str, day: dt.date | None = None) -> None:
+    model.Session.execute(sa.text(
+        "insert into shanghai_download (resource_id, package_id, day, count) "
+        "values (:resource_id, :package_id, :day, 1) "
+        "on conflict (resource_id, day) do update set count = shanghai_download.count + 1"
+    ), {"resource_id": resource_id, "package_id": package_id, "day": day or dt.date.today()})
+    model.Session.commit()
+
+
+def package_downloads(package_id: str) -> int:
+    return int(model.Session.execute(sa.text(
+        "select coalesce(sum(count), 0) from shanghai_download where package_id = :id"
+    ), {"id": package_id}).scalar() or 0)
+
+
+def total_downloads() -> int:
+    return int(model.Session.execute(sa.text(
+        "select coalesce(sum(count), 0) from shanghai_download")).scalar() or 0)
+
+
+def downloads_by_day(days: int = 30) -> list[tuple[str, int]]:
+    """(ISO day, downloads) for each of the last ``days`` days, oldest first."""
+    today = dt.date.today()
+    start = today - dt.timedelta(days=days - 1)
+    rows = dict(model.Session.execute(sa.text(
+        "select day, sum(count) from shanghai_download where day >= :start group by day"
+    ), {"start": start}).fetchall())
+    return [((start + dt.timedelta(n)).isoformat(), int(rows.get(start + dt.timedelta(n), 0)))
+            for n in range(days)]

@@ -1,0 +1,97 @@
+"""Figures of the public catalog for the home and statistics pages: counts
+by department, domain, open condition and frequency, freshness against the
+declared update frequency, and downloads. Public data products only."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import ckan.plugins.toolkit as tk
+
+from ckanext.shanghai import downloads, search
+
+__all__ = ["PRODUCTS_FQ", "ALLOWED_DAYS", "freshness", "product_search", "facet_counts",
+           "key_figures", "freshness_shares", "statistics"]
+
+# Data products: every dataset type but data applications and harvest sources.
+PRODUCTS_FQ = "-dataset_type:application -dataset_type:harvest"
+# Days a product may go without an update before it is overdue.
+ALLOWED_DAYS = {"realtime": 2, "daily": 2, "weekly": 8, "monthly": 32, "quarterly": 93,
+                "semiannual": 184, "annual": 366}
+
+
+def _anonymous() -> dict:
+    return {"ignore_auth": True, "user": ""}
+
+
+def product_search(**params: Any) -> dict:
+    """package_search over public data products, as an anonymous visitor sees them."""
+    fq = " ".join(part for part in (PRODUCTS_FQ, params.pop("fq", "")) if part)
+    return tk.get_action("package_search")(_anonymous(), dict(
+        params, fq=fq, include_private=False, include_drafts=False))
+
+
+def freshness(pkg: dict, today: dt.date | None = None) -> dict:
+    """{'state': 'on_time'|'overdue'|'unscheduled'|'unknown', 'due': ISO date or None}."""
+    from ckanext.shanghai.logic.validators import parse_date
+
+    frequency = pkg.get("update_frequency")
+    allowed = ALLOWED_DAYS.get(frequency or "")
+    last = parse_date(pkg.get("last_updated") or "")
+    if allowed is None:
+        return {"state": "unscheduled", "due": None}
+    if last is None:
+        return {"state": "unknown", "due": None}
+    due = last + dt.timedelta(days=allowed)
+    return {"state": "overdue" if (today or dt.date.today()) > due else "on_time", "due": due.isoformat()}
+
+
+def facet_counts(field: str, fq: str = "") -> list[dict]:
+    """[{name, display_name, count}] of a facet over public products, largest first."""
+    result = product_search(q="*:*", fq=fq, rows=0, **{"facet.field": [field], "facet.limit": -1})
+    items = result.get("search_facets", {}).get(field, {}).get("items", [])
+    return sorted(items, key=lambda item: -item["count"])
+
+
+def key_figures() -> dict:
+    products = product_search(q="*:*", rows=0)["count"]
+    departments = len(facet_counts("organization"))
+    applications = tk.get_action("package_search")(_anonymous(), {
+        "q": "*:*", "fq": "+dataset_type:application", "rows": 0, "include_private": False})["count"]
+    return {"products": products, "departments": departments, "applications": applications,
+            "downloads": downloads.total_downloads()}
+
+
+def freshness_shares(today: dt.date | None = None) -> list[dict]:
+    """Per scheduled frequency: products, on time, and the on-time share."""
+    today = today or dt.date.today()
+    language = search.current_language()
+    labels = search.choice_labels("update_frequency")
+    shares = []
+    for frequency, days in ALLOWED_DAYS.items():
+        base = f'+update_frequency:"{frequency}"'
+        total = product_search(q="*:*", fq=base, rows=0)["count"]
+        if not total:
+            continue
+        cutoff = (today - dt.timedelta(days=days)).isoformat()
+        on_time = product_search(q="*:*", fq=f'{base} +last_updated:["{cutoff}" TO *]', rows=0)["count"]
+        shares.append({"frequency": frequency,
+                       "label": search._in_language(labels.get(frequency, {}), language) or frequency,
+                       "total": total, "on_time": on_time,
+                       "share": round(100.0 * on_time / total, 1)})
+    return shares
+
+
+def statistics() -> dict:
+    """Everything the statistics page charts."""
+    return {
+        "figures": key_figures(),
+        "departments": [{"name": i["display_name"], "value": i["count"]} for i in facet_counts("organization")],
+        "domains": [{"name": i["display_name"], "value": i["count"]} for i in facet_counts("data_domain")],
+        "open_condition": [{"name": i["display_name"], "value": i["count"]}
+                           for i in facet_counts("open_condition")],
+        "update_frequency": [{"name": i["display_name"], "value": i["count"]}
+                             for i in facet_counts("update_frequency")],
+        "freshness": freshness_shares(),
+        "downloads": [{"day": day, "value": count} for day, count in downloads.downloads_by_day(30)],
+    }

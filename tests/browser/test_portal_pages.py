@@ -1,0 +1,285 @@
+"""A citizen's path through the portal in headless Chromium: search in
+Chinese, a facet, a product with its table preview, a download, English,
+a data application, the statistics page; on a desktop and a phone."""
+import io
+import json
+import urllib.request
+
+import pytest
+import rdflib
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
+
+from conftest import api, wait_for
+
+pytestmark = pytest.mark.browser
+
+
+def open_page(browser, url):
+    browser.get(url)
+    WebDriverWait(browser, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+
+def text_of(browser) -> str:
+    return browser.find_element(By.TAG_NAME, "body").text
+
+
+def test_home_shows_departments_domains_apps_and_figures_in_chinese(portal, browser, screenshot):
+    open_page(browser, portal["base"] + "/")
+    screenshot("home")
+    assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang").startswith("zh")
+    figures = int(browser.find_element(By.CSS_SELECTOR, "#sh-figure-products strong").text.replace(",", ""))
+    assert figures == api(portal["base"], "package_search", rows=0)["count"] > 40
+    domains = browser.find_elements(By.CSS_SELECTOR, "#sh-domains li")
+    assert domains and "民生服务" in browser.find_element(By.ID, "sh-domains").text
+    assert "上海市民政局" in browser.find_element(By.ID, "sh-departments").text
+    assert "上海养老机构地图" in browser.find_element(By.ID, "sh-featured-apps").text
+    assert browser.find_element(By.ID, "sh-newest").find_elements(By.TAG_NAME, "a")
+
+
+def test_search_in_chinese_then_click_a_facet(portal, browser, screenshot):
+    open_page(browser, portal["base"] + "/")
+    box = browser.find_element(By.ID, "sh-home-search")
+    box.send_keys("养老机构")
+    box.submit()
+    WebDriverWait(browser, 30).until(EC.presence_of_element_located((By.CSS_SELECTOR, ".dataset-list")))
+    titles = [a.text for a in browser.find_elements(By.CSS_SELECTOR, ".dataset-heading a")]
+    assert "上海市养老机构" in titles
+    screenshot("results")
+    facet = browser.find_element(By.XPATH, "//section[contains(@class,'module')]//a[contains(@href,'data_domain=')]")
+    facet_label = facet.get_attribute("title") or facet.text
+    facet.click()
+    WebDriverWait(browser, 30).until(EC.url_contains("data_domain="))
+    screenshot("facet")
+    count_after = browser.find_elements(By.CSS_SELECTOR, ".dataset-heading a")
+    assert count_after and len(count_after) <= len(titles)
+    assert "data_domain=" in browser.current_url and facet_label
+
+
+def test_a_product_shows_fields_freshness_preview_and_api_box(portal, browser, screenshot):
+    product = api(portal["base"], "package_search", q='title:"上海市养老机构"', rows=1)["results"][0]
+    open_page(browser, f"{portal['base']}/{product['type']}/{product['name']}")
+    screenshot("product")
+    body = text_of(browser)
+    assert "更新频度" in body and "数据领域" in body and "开放属性" in body
+    freshness = browser.find_element(By.ID, "sh-freshness").text
+    assert "最近更新" in freshness
+    # The real record was last updated years ago against a yearly frequency.
+    assert browser.find_element(By.ID, "sh-overdue").text.startswith("已逾期")
+    table = browser.find_element(By.CSS_SELECTOR, ".sh-preview-table")
+    headers = [th.text for th in table.find_elements(By.TAG_NAME, "th")]
+    assert headers[:3] == ["id", "district", "street"]
+    resource = next(r for r in product["resources"] if r.get("datastore_active"))
+    first = api(portal["base"], "datastore_search", resource_id=resource["id"], limit=1)["records"][0]
+    assert first["name"] in table.text
+    api_box = browser.find_element(By.ID, "sh-api-box").text
+    assert "datastore_search?resource_id=" + resource["id"] in api_box
+    assert "上海养老机构地图" in browser.find_element(By.ID, "sh-apps-using").text
+
+
+def test_a_gbk_table_previews_with_its_chinese_intact_and_downloads(portal, browser, screenshot):
+    product = api(portal["base"], "package_search", q='title:"房地产开发企业资质"', rows=1)["results"][0]
+    resource = next(r for r in product["resources"] if r.get("datastore_active"))
+    rows = api(portal["base"], "datastore_search", resource_id=resource["id"], limit=5)
+    assert rows["total"] == 463
+    assert "企业名称" in [f["id"] for f in rows["fields"]]
+    assert all("公司" in r["企业名称"] for r in rows["records"])
+    open_page(browser, f"{portal['base']}/{product['type']}/{product['name']}/resource/{resource['id']}")
+    screenshot("resource")
+    preview = browser.find_element(By.CSS_SELECTOR, ".sh-preview-table").text
+    for record in rows["records"]:
+        assert record["企业名称"] in preview
+    before = int(browser.find_element(By.ID, "sh-downloads").text) if browser.find_elements(
+        By.ID, "sh-downloads") else None
+    link = browser.find_element(By.CSS_SELECTOR, "a.resource-url-analytics")
+    href = link.get_attribute("href")
+    assert "/download/" in href
+    with urllib.request.urlopen(href, timeout=30) as response:
+        data = response.read()
+    assert data.decode("gbk").splitlines()[0].startswith("序号")
+    open_page(browser, f"{portal['base']}/{product['type']}/{product['name']}")
+    downloads = int(browser.find_element(By.ID, "sh-downloads").text)
+    assert downloads >= 1 and (before is None or downloads == before + 1)
+
+
+def test_switch_to_english_in_one_click(portal, browser, screenshot):
+    product = api(portal["base"], "package_search", q='title:"上海市社区卫生服务中心基本信息"', rows=1)["results"][0]
+    open_page(browser, f"{portal['base']}/{product['type']}/{product['name']}")
+    assert "更新频度" in text_of(browser)
+    browser.find_element(By.ID, "sh-lang-switch").click()
+    WebDriverWait(browser, 30).until(EC.url_contains("/en/"))
+    screenshot("english")
+    assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en"
+    body = text_of(browser)
+    assert "Update frequency" in body and "Data domain" in body and "Data products" in body
+    assert product["title"] in body
+    browser.find_element(By.ID, "sh-lang-switch").click()
+    WebDriverWait(browser, 30).until(lambda d: "/en/" not in d.current_url)
+    assert "更新频度" in text_of(browser)
+
+
+def test_a_data_application_links_its_products(portal, browser, screenshot):
+    open_page(browser, portal["base"] + "/application/")
+    screenshot("applications")
+    browser.find_element(By.LINK_TEXT, "上海养老机构地图").click()
+    WebDriverWait(browser, 30).until(EC.presence_of_element_located((By.ID, "sh-app-products")))
+    screenshot("application")
+    products = browser.find_element(By.ID, "sh-app-products").text
+    assert "上海市养老机构" in products and "上海市社区卫生服务中心基本信息" in products
+
+
+def test_statistics_page_draws_its_charts(portal, browser, screenshot):
+    open_page(browser, portal["base"] + "/statistics")
+    WebDriverWait(browser, 30).until(
+        lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-charts-ready") == "true")
+    screenshot("statistics")
+    for chart in ("departments", "domains", "open", "frequency", "freshness", "downloads"):
+        svg = browser.find_elements(By.CSS_SELECTOR, f"#sh-chart-{chart} svg")
+        assert svg, chart
+    stats = json.loads(urllib.request.urlopen(portal["base"] + "/statistics.json", timeout=30).read())
+    assert stats["figures"]["products"] == api(portal["base"], "package_search", rows=0)["count"]
+    assert sum(d["value"] for d in stats["departments"]) == stats["figures"]["products"]
+    assert any(f["frequency"] == "annual" and f["total"] > 0 for f in stats["freshness"])
+
+
+@pytest.mark.parametrize("path", ["/", "/dataset/?q=养老", "/statistics", "/application/", "/api-guide",
+                                  "/organization/", "/en/", "product", "resource", "department"])
+def test_phone_width_has_no_horizontal_scroll_and_pages_are_accessible(portal, browser, screenshot, path):
+    if path in ("product", "resource", "department"):
+        product = api(portal["base"], "package_search", q='title:"上海市养老机构"', rows=1)["results"][0]
+        resource = next(r for r in product["resources"] if r.get("datastore_active"))
+        path = {"product": f"/{product['type']}/{product['name']}",
+                "resource": f"/{product['type']}/{product['name']}/resource/{resource['id']}",
+                "department": f"/organization/{product['organization']['name']}"}[path]
+    browser.set_window_size(375, 800)
+    try:
+        open_page(browser, portal["base"] + path)
+        width = browser.execute_script("return window.innerWidth")
+        scroll = browser.execute_script("return document.documentElement.scrollWidth")
+        screenshot("phone")
+        assert scroll <= width, f"{path}: {scroll}px wide on a {width}px screen"
+        primary = browser.find_elements(By.CSS_SELECTOR, ".row.wrapper > .primary")
+        secondary = browser.find_elements(By.CSS_SELECTOR, ".row.wrapper > .secondary")
+        if primary and secondary and secondary[0].is_displayed():
+            # The page's content comes before its sidebar on a phone.
+            assert primary[0].location["y"] < secondary[0].location["y"], path
+        assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang")
+        for image in browser.find_elements(By.TAG_NAME, "img"):
+            assert image.get_attribute("alt") is not None, image.get_attribute("src")
+        unlabelled = browser.execute_script("""
+            return Array.from(document.querySelectorAll('input:not([type=hidden]), select, textarea'))
+              .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                            && !el.getAttribute('aria-labelledby'))
+              .map(el => el.outerHTML.slice(0, 120));""")
+        assert unlabelled == [], unlabelled
+    finally:
+        browser.set_window_size(1280, 1000)
+
+
+def test_catalog_ttl_lists_public_products_and_hides_the_private_one(portal):
+    graph = rdflib.Graph()
+    page, names = 1, set()
+    while True:
+        data = urllib.request.urlopen(f"{portal['base']}/catalog.ttl?page={page}", timeout=60).read()
+        before = len(graph)
+        graph.parse(io.BytesIO(data), format="turtle")
+        names = {str(o) for o in graph.objects(None, rdflib.URIRef("https://data.sh.gov.cn/ns/core#name"))}
+        if len(graph) == before or page > 20:
+            break
+        page += 1
+    public = set()
+    start = 0
+    while True:
+        hits = api(portal["base"], "package_search", rows=1000, start=start, fl="name")
+        public |= {h["name"] for h in hits["results"]}
+        start += 1000
+        if start >= hits["count"]:
+            break
+    assert public and public <= names
+    assert portal["private"]["name"] not in names
+    assert not any(n.startswith(("elderly-care-map", "health-beds")) for n in names)
+    sitemap = urllib.request.urlopen(portal["base"] + "/sitemap.xml", timeout=60).read().decode()
+    assert portal["private"]["name"] not in sitemap
+    assert all(f"/{name}<" in sitemap for name in list(public)[:20])
+    search = api(portal["base"], "package_search", q="内部花名册", rows=10)
+    assert search["count"] == 0
+
+
+def test_a_department_page_lists_its_products_and_harvest_health(portal, browser, screenshot):
+    product = api(portal["base"], "package_search", q='title:"上海市养老机构"', rows=1)["results"][0]
+    department = product["organization"]
+    open_page(browser, f"{portal['base']}/organization/{department['name']}")
+    screenshot("department")
+    health = browser.find_element(By.ID, "sh-harvest-health").text
+    assert "catalog export" in health and "正常" in health
+    count = api(portal["base"], "package_search", fq=f'owner_org:"{department["id"]}"', rows=0)["count"]
+    assert f"共 {count} 个数据产品" in text_of(browser)
+    assert "上海市养老机构" in [a.text for a in browser.find_elements(By.CSS_SELECTOR, ".dataset-heading a")]
+
+
+def test_a_department_editor_registers_a_source_and_reads_its_report(portal, browser, screenshot,
+                                                                      tmp_path_factory):
+    """Through the pages: an editor of one department registers a harvest
+    source for it (and is offered no other department), the scheduler runs
+    it, and the job page shows the report with each rejection's reason in
+    Chinese and English and a CSV of them."""
+    import secrets
+
+    from selenium.webdriver.support.ui import Select
+
+    from portal_testing import load_catalog, write_export
+
+    base, token = portal["base"], portal["admin"]["token"]
+    departments = api(base, "organization_list", all_fields=True, limit=2)
+    mine, other = departments[0], departments[1]
+    password = secrets.token_urlsafe(12)
+    api(base, "user_create", token, {"name": "dept-editor", "email": "dept-editor@localhost",
+                                      "password": password})
+    api(base, "organization_member_create", token, {"id": mine["id"], "username": "dept-editor",
+                                                     "role": "editor"})
+    editor_token = api(base, "api_token_create", token, {"user": "dept-editor", "name": "browser"})["token"]
+    records = load_catalog("shanghai.json")[200:212]
+    records[0] = dict(records[0], 更新频度="每两天一次")
+    export = write_export(tmp_path_factory.mktemp("ui-source") / "department.json", records)
+
+    open_page(browser, base + "/user/login")
+    browser.find_element(By.ID, "field-login").send_keys("dept-editor")
+    browser.find_element(By.ID, "field-password").send_keys(password)
+    browser.find_element(By.CSS_SELECTOR, "form button[type=submit], form input[type=submit]").click()
+    WebDriverWait(browser, 30).until(lambda d: "/user/login" not in d.current_url)
+
+    open_page(browser, base + "/harvest/new")
+    owners = Select(browser.find_element(By.ID, "field-organizations"))
+    offered = {option.get_attribute("value") for option in owners.options}
+    assert mine["id"] in offered and other["id"] not in offered
+    browser.find_element(By.ID, "field-url").send_keys(str(export))
+    browser.find_element(By.ID, "field-title").send_keys("部门目录导出")
+    browser.execute_script("document.getElementById('field-name').value = 'department-export';")
+    browser.find_element(By.CSS_SELECTOR, "input[name=source_type][value=shanghai_agency_export]").click()
+    browser.find_element(By.ID, "field-config").send_keys('{"mapping": "shanghai"}')
+    owners.select_by_value(mine["id"])
+    screenshot("new-source-form")
+    browser.find_element(By.ID, "save").click()
+    WebDriverWait(browser, 30).until(lambda d: d.current_url.rstrip("/").endswith("/harvest/department-export"))
+    assert "部门目录导出" in text_of(browser)
+
+    source = api(base, "harvest_source_show", editor_token, id="department-export")
+    job = api(base, "harvest_job_create", editor_token, {"source_id": source["id"], "run": True})
+    report = wait_for(lambda: (lambda r: r if r["report"]["outcome"] != "running" else None)(
+        api(base, "shanghai_harvest_report", editor_token, id=job["id"])), "the source's job", 300, 2)["report"]
+    assert (report["records_read"], report["rejected"]) == (12, 1) and report["added"] >= 1
+
+    open_page(browser, f"{base}/harvest/department-export/job/{job['id']}")
+    screenshot("job-report")
+    page = text_of(browser)
+    assert "采集报告" in page and "Harvest report" in page
+    rejections = browser.find_element(By.CSS_SELECTOR, ".shanghai-rejections").text
+    assert "每两天一次" in rejections and "update_frequency" in rejections
+    csv_link = browser.find_element(By.PARTIAL_LINK_TEXT, "CSV").get_attribute("href")
+    request = urllib.request.Request(csv_link, headers={"Authorization": editor_token})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert "每两天一次" in response.read().decode("utf-8-sig")
+
+    open_page(browser, base + "/user/_logout")
+    browser.delete_all_cookies()
