@@ -5,6 +5,7 @@ import ckan.plugins as plugins
 import ckan.plugins.toolkit as tk
 
 from ckanext.shanghai import errors, search
+from ckanext.shanghai.logic import uploads
 
 
 @tk.blanket.config_declarations
@@ -21,6 +22,7 @@ class ShanghaiPlugin(plugins.SingletonPlugin):
     plugins.implements(plugins.IPackageController, inherit=True)
     plugins.implements(plugins.IFacets, inherit=True)
     plugins.implements(plugins.IMiddleware, inherit=True)
+    plugins.implements(plugins.IUploader, inherit=True)
 
     # IConfigurer
 
@@ -44,6 +46,13 @@ class ShanghaiPlugin(plugins.SingletonPlugin):
     def make_middleware(self, app, config):
         errors.register(app)
         return app
+
+    # IUploader
+
+    def get_resource_uploader(self, data_dict):
+        # Only checks the file; CKAN's own uploader stores it.
+        uploads.check_resource_upload(data_dict)
+        return None
 
     # IFacets
 
