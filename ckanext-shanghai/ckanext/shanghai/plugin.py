@@ -4,7 +4,7 @@ from __future__ import annotations
 import ckan.plugins as plugins
 import ckan.plugins.toolkit as tk
 
-from ckanext.shanghai import errors, search
+from ckanext.shanghai import csrf, errors, search
 from ckanext.shanghai.logic import uploads
 
 
@@ -45,6 +45,7 @@ class ShanghaiPlugin(plugins.SingletonPlugin):
 
     def make_middleware(self, app, config):
         errors.register(app)
+        csrf.register(app)
         return app
 
     # IUploader
