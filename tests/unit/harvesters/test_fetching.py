@@ -41,6 +41,16 @@ def server():
     httpd.shutdown()
 
 
+def answering(body: bytes):
+    """A route answering 200 with ``body``."""
+    def ok(handler):
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+    return ok
+
+
 def allowing_loopback(**limits) -> FetchLimits:
     return FetchLimits(allowed_hosts=frozenset({"127.0.0.1"}), **limits)
 
@@ -115,14 +125,7 @@ def test_a_redirect_loop_stops(server):
 def test_an_allowed_source_is_downloaded_whole(server):
     routes, base = server
     body = '[{"数据集名称": "医院床位"}]'.encode()
-
-    def ok(handler):
-        handler.send_response(200)
-        handler.send_header("Content-Length", str(len(body)))
-        handler.end_headers()
-        handler.wfile.write(body)
-
-    routes["/export.json"] = ok
+    routes["/export.json"] = answering(body)
     path = download(f"{base}/export.json", allowing_loopback())
     try:
         assert path.read_bytes() == body
@@ -224,14 +227,7 @@ def test_the_connection_goes_to_the_checked_address_not_a_second_lookup(server, 
     routes, base = server
     port = base.rsplit(":", 1)[1]
     body = b'[{"title": "pinned"}]'
-
-    def ok(handler):
-        handler.send_response(200)
-        handler.send_header("Content-Length", str(len(body)))
-        handler.end_headers()
-        handler.wfile.write(body)
-
-    routes["/export.json"] = ok
+    routes["/export.json"] = answering(body)
     answers = iter([["127.0.0.1"]])
     # The first answer is our server; any later lookup would get an address
     # nothing answers on (TEST-NET-1), so the download would fail.
@@ -263,14 +259,7 @@ def test_a_rebinding_name_cannot_reach_loopback(server, monkeypatch):
 def test_proxy_settings_in_the_environment_do_not_reroute_the_download(server, monkeypatch):
     routes, base = server
     body = b"[]"
-
-    def ok(handler):
-        handler.send_response(200)
-        handler.send_header("Content-Length", str(len(body)))
-        handler.end_headers()
-        handler.wfile.write(body)
-
-    routes["/export.json"] = ok
+    routes["/export.json"] = answering(body)
     monkeypatch.setenv("HTTP_PROXY", "http://192.0.2.1:3128")
     monkeypatch.setenv("http_proxy", "http://192.0.2.1:3128")
     path = download(f"{base}/export.json", allowing_loopback(connect_timeout=2))
