@@ -257,8 +257,10 @@ def ensure_solr_classpath() -> Path:
     return solr_build
 
 
-def install(profile: Profile, dev: bool, browser: bool = False) -> None:
+def install(profile: Profile, dev: bool, browser: bool = False, load_tool: bool = False) -> None:
     wanted = {"gcc": "gcc", "pg_config": "libpq-dev"}
+    if load_tool:
+        wanted["wrk"] = "wrk"
     if not profile.database_url:
         wanted["postgres"] = "postgresql"
     if not profile.redis_url:
@@ -592,6 +594,9 @@ def render_ini(profile: Profile, database_url: str, redis_url: str, solr_url: st
         f"ckanext.shanghai.harvest.file_roots = {' '.join(file_roots)}",
         f"ckanext.shanghai.harvest.queue_poll_seconds = {os.environ.get('HARVEST_QUEUE_POLL', '20')}",
     ]
+    if profile.name == "bench":
+        # The benchmarks count SQL statements and Solr requests per page.
+        extra.append("ckanext.shanghai.server_timing = true")
     text = template.substitute(
         secret_key=values["secret_key"],
         csrf_secret=values["csrf_secret"],
@@ -642,24 +647,32 @@ def start_services(profile: Profile, procs: Processes) -> Path:
     return ini
 
 
-def start_ckan_processes(profile: Profile, procs: Processes) -> None:
-    env = ckan_env(profile)
+def start_web(profile: Profile, procs: Processes) -> subprocess.Popen:
     workers = os.environ.get("WEB_WORKERS", "2")
     require_free_port(profile.web_port, "the web app", profile.port_variable("PORT"))
     say(f"CKAN: starting gunicorn ({workers} workers) on 127.0.0.1:{profile.web_port}")
     web = procs.start("web", [
         str(VENV_BIN / "gunicorn"), "--bind", f"127.0.0.1:{profile.web_port}",
-        "--workers", workers, "--threads", "4", "--timeout", "120", "--graceful-timeout", "10",
-        "--access-logfile", str(profile.logs / "access.log"), "ckanext.shanghai.wsgi:application",
-    ], env=env)
-    for kind in ("gather", "fetch"):
-        procs.start(f"harvest-{kind}", [str(VENV_BIN / "ckan"), "-c", str(profile.ini), "shanghai",
-                                        "harvest-consumer", kind], env=env)
+        "--workers", workers, "--threads", os.environ.get("WEB_THREADS", "4"), "--timeout", "120",
+        "--graceful-timeout", "10", "--access-logfile", str(profile.logs / "access.log"),
+        "ckanext.shanghai.wsgi:application",
+    ], env=ckan_env(profile))
+    status = f"http://127.0.0.1:{profile.web_port}/api/3/action/status_show"
+    wait_until(lambda: http_ok(status), "the web app", 120, web, profile.logs / "web.log")
+    return web
+
+
+def start_ckan_processes(profile: Profile, procs: Processes) -> None:
+    env = ckan_env(profile)
+    start_web(profile, procs)
+    fetchers = int(os.environ.get("FETCH_CONSUMERS", "2"))
+    for name, kind in [("harvest-gather", "gather")] + [
+            (f"harvest-fetch{'' if n == 0 else n + 1}", "fetch") for n in range(fetchers)]:
+        procs.start(name, [str(VENV_BIN / "ckan"), "-c", str(profile.ini), "shanghai",
+                           "harvest-consumer", kind], env=env)
     procs.start("harvest-scheduler", [str(VENV_BIN / "ckan"), "-c", str(profile.ini), "shanghai",
                                       "harvest-scheduler"], env=env)
     procs.start("jobs-worker", [str(VENV_BIN / "ckan"), "-c", str(profile.ini), "jobs", "worker"], env=env)
-    status = f"http://127.0.0.1:{profile.web_port}/api/3/action/status_show"
-    wait_until(lambda: http_ok(status), "the web app", 120, web, profile.logs / "web.log")
 
 
 def bootstrap_admin(profile: Profile) -> dict:
@@ -757,15 +770,21 @@ def reset_state(profile: Profile) -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
-def run_on_fresh_stack(profile: Profile, what: str, argv: list[str], env: dict | None = None) -> int:
-    """Start a throw-away profile's services from empty, run ``argv`` with
-    CKAN_INI set, stop the services; returns ``argv``'s exit status."""
+def run_on_fresh_stack(profile: Profile, what: str, commands: list[list[str]], env: dict | None = None,
+                       web: bool = False) -> int:
+    """Start a throw-away profile's services from empty (and the web app if
+    ``web``), run each command with CKAN_INI set, stop the services; returns
+    the first non-zero exit status (later commands still run)."""
     procs = Processes(profile)
     reset_state(profile)
     try:
         start_services(profile, procs)
+        if web:
+            start_web(profile, procs)
         say(f"running {what}")
-        return subprocess.run(argv, cwd=ROOT, env=dict(ckan_env(profile), **(env or {}))).returncode
+        statuses = [subprocess.run(argv, cwd=ROOT, env=dict(ckan_env(profile), **(env or {}))).returncode
+                    for argv in commands]
+        return next((status for status in statuses if status), 0)
     finally:
         procs.stop_all()
 
@@ -775,18 +794,27 @@ def test(pytest_args: list[str]) -> int:
     install(profile, dev=True, browser=True)
     return run_on_fresh_stack(
         profile, "the tests",
-        [str(VENV_BIN / "python"), "-m", "pytest", f"--ckan-ini={profile.ini}", *pytest_args],
+        [[str(VENV_BIN / "python"), "-m", "pytest", f"--ckan-ini={profile.ini}", *pytest_args]],
         env={"SHANGHAI_TEST_STATE": str(profile.state), "SHANGHAI_TEST_PORT": str(profile.web_port),
              "SHANGHAI_SOLR_URL": _solr_url_of(profile)},
     )
 
 
+BENCHMARKS = ("harvest_bench.py", "city_scale_bench.py")
+
+
 def bench(args: list[str]) -> int:
-    """Run the benchmarks under bench/ on a fresh private stack."""
+    """Run the benchmarks under bench/ on a fresh private stack, the web app
+    included. ``args``: benchmark names to run (default: all), then options
+    for them after ``--``."""
     profile = profile_for("bench")
-    install(profile, dev=True)
-    return run_on_fresh_stack(profile, "bench/harvest_bench.py",
-                              [str(VENV_BIN / "python"), str(ROOT / "bench" / "harvest_bench.py"), *args])
+    install(profile, dev=True, load_tool=True)
+    names = [a for a in args[:args.index("--")] if a] if "--" in args else []
+    options = args[args.index("--") + 1:] if "--" in args else args
+    chosen = [n for n in BENCHMARKS if not names or any(n.startswith(name) for name in names)]
+    return run_on_fresh_stack(profile, ", ".join(f"bench/{n}" for n in chosen),
+                              [[str(VENV_BIN / "python"), str(ROOT / "bench" / n), *options] for n in chosen],
+                              web=True)
 
 
 def _solr_url_of(profile: Profile) -> str:

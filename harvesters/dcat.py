@@ -1,24 +1,34 @@
-"""DCAT harvesting: ckanext-dcat's RDF harvester, fetching through the
-portal's bounded, SSRF-checked downloader (the stock one reads any local path
-a source names and has no timeouts), with a profile that maps DCAT onto the
-core schema (data domain, update frequency, open condition, dates, contact)."""
+"""DCAT harvesting: a DCAT catalog fetched through the portal's bounded,
+SSRF-checked downloader (ckanext-dcat's own harvester reads any local path a
+source names and has no timeouts), parsed by ckanext-dcat with a profile that
+maps DCAT onto the core schema (data domain, update frequency, open
+condition, dates, contact, publisher), then mapped (mappings/dcat.yaml) and
+reconciled by the shared stage runner like every other source."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
+from typing import Any, Iterator
 
 import rdflib.util
-from rdflib.namespace import DCAT, DCTERMS, Namespace
+from rdflib.namespace import DCAT, DCTERMS, FOAF, Namespace
 
-from ckanext.dcat.harvesters.rdf import DCATRDFHarvester
+import ckan.model as model
+import ckan.plugins as plugins
+from ckanext.dcat.processors import RDFParser, RDFParserException
 from ckanext.dcat.profiles.base import RDFProfile
+from ckanext.harvest.interfaces import IHarvester
 
-from ckanext.shanghai.harvesters import fetching, runner
+from ckanext.shanghai.harvesters import fetching, readers, runner
 
 log = logging.getLogger(__name__)
 
 VCARD = Namespace("http://www.w3.org/2006/vcard/ns#")
+# A catalog longer than this many pages is cut off as broken (a loop of
+# hydra:next links, say): the job then fails closed.
+MAX_PAGES = 1000
 
 # EU frequency vocabulary (and our own codes) -> update_frequency codes.
 FREQUENCIES = {
@@ -66,6 +76,7 @@ class ShanghaiCoreProfile(RDFProfile):
         dataset_dict["last_updated"] = _date(self._object_value(dataset_ref, DCTERMS.modified))
         dataset_dict["url"] = self._object_value(dataset_ref, DCAT.landingPage)
         dataset_dict["contact"] = self._contact(dataset_ref)
+        dataset_dict["publisher"] = self._publisher(dataset_ref)
         dataset_dict["resources"] = [self._resource(distribution) for distribution in self._distributions(dataset_ref)]
         # ckanext-dcat's harvester records its guid as an extra.
         dataset_dict.setdefault("extras", [])
@@ -81,6 +92,13 @@ class ShanghaiCoreProfile(RDFProfile):
                     return code
         return "social-development"
 
+    def _publisher(self, dataset_ref) -> str:
+        for publisher in self.g.objects(dataset_ref, DCTERMS.publisher):
+            name = self._object_value(publisher, FOAF.name)
+            if name:
+                return name
+        return ""
+
     def _contact(self, dataset_ref) -> str:
         for point in self.g.objects(dataset_ref, DCAT.contactPoint):
             email = self._object_value(point, VCARD.hasEmail)
@@ -95,8 +113,74 @@ class ShanghaiCoreProfile(RDFProfile):
                 "format": _last_segment(media).upper() if media else ""}
 
 
-class ShanghaiDCATHarvester(DCATRDFHarvester):
-    """DCAT RDF (Turtle, RDF/XML, JSON-LD) with safe fetching (DCAT 目录)."""
+def flatten(dataset: dict[str, Any], default_publisher: str) -> dict[str, Any]:
+    """A dataset parsed by ShanghaiCoreProfile as the flat record
+    mappings/dcat.yaml reads (``publisher`` falls back to the department
+    that owns the harvest source)."""
+    return {
+        "identifier": dataset.get("source_identifier"),
+        "title": dataset.get("title"),
+        "notes": dataset.get("notes"),
+        "tags": "|".join(tag["name"] for tag in dataset.get("tags") or []),
+        "data_domain": dataset.get("data_domain"),
+        "update_frequency": dataset.get("update_frequency"),
+        "open_condition": dataset.get("open_condition"),
+        "first_published": dataset.get("first_published"),
+        "last_updated": dataset.get("last_updated"),
+        "url": dataset.get("url"),
+        "contact": dataset.get("contact"),
+        "publisher": dataset.get("publisher") or default_publisher,
+        "distributions": dataset.get("resources") or [],
+    }
+
+
+def catalog_records(url: str, limits: fetching.FetchLimits, default_publisher: str) -> Iterator[dict]:
+    """The datasets of a DCAT catalog, page after page (hydra:next), each
+    page fetched through the portal's downloader and parsed by ckanext-dcat
+    with the portal's profile."""
+    seen_pages = set()
+    while url and url not in seen_pages and len(seen_pages) < MAX_PAGES:
+        seen_pages.add(url)
+        path = fetching.local_path(url, limits)
+        downloaded = None
+        if path is None:
+            path = downloaded = fetching.download(url, limits)
+        try:
+            content = path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError:
+            raise fetching.SourceFetchError("RDF 内容不是 UTF-8 编码", "The RDF is not UTF-8")
+        finally:
+            if downloaded is not None:
+                downloaded.unlink()
+        unsafe = unsafe_rdf_reason(content)
+        if unsafe:
+            reason_zh, _, reason_en = unsafe.partition(" / ")
+            raise readers.SourceFormatError(reason_zh, reason_en)
+        parser = RDFParser(profiles=["shanghai_core"])
+        try:
+            parser.parse(content, _format=rdflib.util.guess_format(url.split("?", 1)[0]) or _sniff(content))
+        except RDFParserException as error:
+            raise readers.SourceFormatError("无法解析 RDF 内容", f"The RDF cannot be parsed: {str(error)[:200]}")
+        for dataset in parser.datasets():
+            yield flatten(dataset, default_publisher)
+        url = parser.next_page()
+
+
+class ShanghaiDCATHarvester(runner.MappedSourceHarvester, plugins.SingletonPlugin):
+    """DCAT RDF (Turtle, RDF/XML, JSON-LD) with safe fetching (DCAT 目录),
+    reconciled like every portal source (added, updated, unchanged,
+    withdrawn, rejected with reasons; fail closed)."""
+
+    plugins.implements(IHarvester)
+
+    default_mapping = "dcat"
+
+    @contextlib.contextmanager
+    def open_records(self, harvest_job, config: dict[str, Any], limits: fetching.FetchLimits):
+        owner = model.Group.get(model.Package.get(harvest_job.source.id).owner_org)
+        yield catalog_records(harvest_job.source.url.strip(), limits, owner.title if owner else "")
+
+    # IHarvester
 
     def info(self):
         return {
@@ -104,35 +188,8 @@ class ShanghaiDCATHarvester(DCATRDFHarvester):
             "title": "DCAT 目录 DCAT catalog (RDF)",
             "description": "A DCAT catalog in Turtle, RDF/XML or JSON-LD, mapped onto the core schema. "
                            "DCAT 目录（Turtle、RDF/XML、JSON-LD）。",
+            "form_config_interface": "Text",
         }
-
-    def _get_content_and_type(self, url, harvest_job, page=1, content_type=None):
-        """The source's RDF as text, through the portal's downloader."""
-        if page > 1:
-            url = f"{url}{'&' if '?' in url else '?'}page={page}"
-        limits = runner.fetch_limits()
-        downloaded = None
-        try:
-            path = fetching.local_path(url, limits)
-            if path is None:
-                path = downloaded = fetching.download(url, limits)
-            content = path.read_bytes().decode("utf-8")
-        except fetching.SourceFetchError as error:
-            if page > 1 and "HTTP 404" in error.reason_en:
-                return None, None  # past the last page
-            self._save_gather_error(f"{error.reason_zh} / {error.reason_en}", harvest_job)
-            return None, None
-        except UnicodeDecodeError:
-            self._save_gather_error("RDF 内容不是 UTF-8 编码 / The RDF is not UTF-8", harvest_job)
-            return None, None
-        finally:
-            if downloaded is not None:
-                downloaded.unlink()
-        unsafe = unsafe_rdf_reason(content)
-        if unsafe:
-            self._save_gather_error(unsafe, harvest_job)
-            return None, None
-        return content, content_type or rdflib.util.guess_format(url.split("?", 1)[0]) or _sniff(content)
 
 
 def unsafe_rdf_reason(content: str) -> str | None:

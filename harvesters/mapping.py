@@ -48,7 +48,9 @@ at once in a ``MappingConfigError``. Keys:
     by ``split`` or picked out by ``findall``, a regular expression with at
     most one group), each linking to ``url_from`` (a field; empty when not
     given), named after the title and format; formats are upper-cased,
-    unknown codes kept as given.
+    unknown codes kept as given. Or, for sources that list their files,
+    ``from``: a field holding a list of ``{url, format, name, description}``
+    (one resource each; a missing name is made from the title and format).
 
 What is decided where:
 
@@ -619,6 +621,7 @@ class Mapping:
 
     def _read_resources(self, problems: _Problems, spec: Any) -> None:
         self._formats_from: str | None = None
+        self._resources_from: str | None = None
         self._resource_url_from: str | None = None
         self._formats_split = re.compile(DEFAULT_FORMAT_SPLIT)
         self._formats_findall: re.Pattern | None = None
@@ -627,9 +630,16 @@ class Mapping:
         if not isinstance(spec, AbstractMapping):
             problems.add("resources 应为键值映射", "resources must be a mapping")
             return
-        _unknown_keys(problems, "resources", spec, {"formats_from", "url_from", "split", "findall"})
+        _unknown_keys(problems, "resources", spec, {"formats_from", "url_from", "split", "findall", "from"})
+        if "from" in spec:
+            names = _field_names(problems, "resources.from", spec["from"])
+            self._resources_from = names[0] if len(names) == 1 else None
+            if set(spec) != {"from"}:
+                problems.add("resources 的 from 不能与其他键同用",
+                             "resources.from cannot be combined with other keys")
+            return
         if "formats_from" not in spec:
-            problems.add("resources 需要 formats_from", "resources needs formats_from")
+            problems.add("resources 需要 formats_from 或 from", "resources needs formats_from or from")
         else:
             names = _field_names(problems, "resources.formats_from", spec["formats_from"])
             self._formats_from = names[0] if len(names) == 1 else None
@@ -718,6 +728,8 @@ class Mapping:
         package["source_identifier"] = identity
         if self._formats_from is not None:
             package["resources"] = self._resources(record, package.get("title", ""))
+        elif self._resources_from is not None:
+            package["resources"] = self._listed_resources(record, package.get("title", ""))
         _check_sizes(package, identity)
         first, last = package.get("first_published"), package.get("last_updated")
         if first and last and last < first:
@@ -837,6 +849,21 @@ class Mapping:
             seen.add(code)
             name = f"{title}（{code}）" if title else code
             resources.append({"name": name, "url": url, "format": code})
+        return resources
+
+
+    def _listed_resources(self, record: dict, title: str) -> list[dict]:
+        resources = []
+        for item in record.get(self._resources_from) or []:
+            if not isinstance(item, AbstractMapping):
+                continue
+            fmt = str(item.get("format") or "").strip()
+            code = fmt.upper() if fmt.isascii() else fmt
+            resource = {"url": str(item.get("url") or ""), "format": code,
+                        "name": str(item.get("name") or "").strip() or (f"{title}（{code}）" if code else title)}
+            if item.get("description"):
+                resource["description"] = str(item["description"])
+            resources.append(resource)
         return resources
 
 

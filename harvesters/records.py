@@ -62,8 +62,8 @@ def _now() -> dt.datetime:
     return dt.datetime.utcnow()
 
 
-def _execute(statement):
-    return model.Session.execute(statement)
+def _execute(statement, parameters=None):
+    return model.Session.execute(statement, parameters)
 
 
 # -- reports -------------------------------------------------------------
@@ -94,6 +94,18 @@ def reject(job_id: str, identity: str | None, field: str | None, reason_zh: str,
         reason_en=reason_en, position=position,
     ))
     count(job_id, rejected=1)
+
+
+def reject_many(job_id: str, rejections: list[dict[str, Any]]) -> None:
+    """Record many rejections (dicts with identity, field, reason_zh,
+    reason_en, position) in one INSERT, and count them."""
+    if not rejections:
+        return
+    _execute(sa.insert(harvest_rejection), [
+        {"job_id": job_id, **{key: item[key] for key in
+                              ("identity", "field", "reason_zh", "reason_en", "position")}}
+        for item in rejections])
+    count(job_id, rejected=len(rejections))
 
 
 def finish_report(job_id: str, outcome: str, message_zh: str | None = None,
@@ -213,6 +225,20 @@ def save_imported(source_id: str, identity: str, package_id: str, content_hash: 
         harvest_record.c.source_id == source_id, harvest_record.c.identity == identity,
     ).values(package_id=package_id, content_hash=content_hash, state="active",
              withdrawn_reason=None, modified=_now()))
+
+
+def save_imported_many(source_id: str, imported: list[tuple[str, str, str]]) -> None:
+    """``save_imported`` for many (identity, package id, content hash) in one
+    executemany UPDATE."""
+    if not imported:
+        return
+    now = _now()
+    _execute(sa.update(harvest_record).where(
+        harvest_record.c.source_id == sa.bindparam("source"), harvest_record.c.identity == sa.bindparam("ident"),
+    ).values(package_id=sa.bindparam("package"), content_hash=sa.bindparam("hash"), state="active",
+             withdrawn_reason=None, modified=now),
+        [{"source": source_id, "ident": identity, "package": package_id, "hash": content_hash}
+         for identity, package_id, content_hash in imported])
 
 
 def save_withdrawn(source_id: str, identity: str, reason: str) -> None:

@@ -4,6 +4,8 @@ unchanged, withdrawn, rejected), fail closed when a source looks broken, and
 import one harvest object through the catalog writer."""
 from __future__ import annotations
 
+import collections
+import datetime as dt
 import json
 import logging
 import uuid
@@ -89,13 +91,16 @@ class DepartmentDirectory:
         if name in self.ids:
             return self.ids[name]
         slug = mapping.department_slug(name)
-        group = model.Group.get(slug)
+        # An organization an operator registered under another name, but
+        # with this title, is the same department.
+        group = model.Group.get(slug) or model.Session.query(model.Group).filter(
+            model.Group.title == name, model.Group.is_organization.is_(True),
+            model.Group.state == "active").order_by(model.Group.created).first()
         if group is None:
-            group_dict = tk.get_action("organization_create")(
+            self.ids[name] = tk.get_action("organization_create")(
                 {"user": self.user_name, "ignore_auth": True},
                 {"name": slug, "title": name, "department_type": mapping.department_type_of(name)},
-            )
-            self.ids[name] = group_dict["id"]
+            )["id"]
         else:
             self.ids[name] = group.id
         return self.ids[name]
@@ -163,6 +168,11 @@ class MappedSourceHarvester:
         site_user = tk.get_action("get_site_user")({"ignore_auth": True}, {})["name"]
         return import_object(harvest_object, CatalogWriter(site_user))
 
+    def import_batch(self, harvest_objects: list) -> None:
+        """Fetch and import many objects at once (the fetch consumer's path)."""
+        site_user = tk.get_action("get_site_user")({"ignore_auth": True}, {})["name"]
+        import_objects(harvest_objects, CatalogWriter(site_user))
+
 
 class FailedClosed(Exception):
     def __init__(self, reason_zh: str, reason_en: str):
@@ -188,19 +198,19 @@ def gather(job, items: Iterable[Item], *, complete: bool, max_withdraw_share: fl
     model.Session.commit()
     object_ids: list[str] = []
     batch: list[Candidate] = []
+    rejected: list[Rejection] = []
     read = 0
     try:
         for item in items:
             read += 1
             if isinstance(item, Rejection):
-                records.reject(job.id, item.identity, item.field, item.reason_zh, item.reason_en, item.position)
+                rejected.append(item)
                 continue
             batch.append(item)
             if len(batch) >= BATCH_SIZE:
-                object_ids += _gather_batch(job, batch, ensure_department)
-                batch = []
-        if batch:
-            object_ids += _gather_batch(job, batch, ensure_department)
+                object_ids += _gather_batch(job, batch, ensure_department, rejected)
+                batch, rejected = [], []
+        object_ids += _gather_batch(job, batch, ensure_department, rejected)
     except Exception:
         # The source broke off part way (truncated file, failed page): what
         # was gathered from it must not be imported later either.
@@ -229,7 +239,9 @@ def gather(job, items: Iterable[Item], *, complete: bool, max_withdraw_share: fl
     return object_ids
 
 
-def _gather_batch(job, batch: list[Candidate], ensure_department) -> list[str]:
+def _gather_batch(job, batch: list[Candidate], ensure_department, rejected: list[Rejection]) -> list[str]:
+    """Reconcile one batch of candidates; writes its harvest objects and the
+    batch's rejections (``rejected``, added to here) in one commit."""
     source_id = job.source.id
     known = records.known_records(source_id, [c.identity for c in batch])
     in_batch: set[str] = set()
@@ -237,25 +249,25 @@ def _gather_batch(job, batch: list[Candidate], ensure_department) -> list[str]:
     for candidate in batch:
         row = known.get(candidate.identity)
         if candidate.identity in in_batch or (row and row["last_seen_job_id"] == job.id):
-            records.reject(job.id, candidate.identity, "identity",
-                           "同一数据源中出现重复标识，仅保留第一条",
-                           "The same identity appears twice in this source; only the first is kept",
-                           candidate.position)
+            rejected.append(Rejection(candidate.identity, "identity",
+                                      "同一数据源中出现重复标识，仅保留第一条",
+                                      "The same identity appears twice in this source; only the first is kept",
+                                      candidate.position))
             continue
         in_batch.add(candidate.identity)
         accepted.append(candidate)
 
     claimed = _names_claimed_elsewhere(source_id, [c.package["name"] for c in accepted])
-    object_ids = []
+    objects: list[dict[str, Any]] = []
     unchanged = 0
     seen = []
     for candidate in accepted:
         other = claimed.get(candidate.package["name"])
         if other:
-            records.reject(job.id, candidate.identity, "identity",
-                           f"该标识已由另一数据源（{other}）提供，未重复导入",
-                           f"This identity is already provided by another source ({other}); not duplicated",
-                           candidate.position)
+            rejected.append(Rejection(
+                candidate.identity, "identity", f"该标识已由另一数据源（{other}）提供，未重复导入",
+                f"This identity is already provided by another source ({other}); not duplicated",
+                candidate.position))
             continue
         seen.append(candidate.identity)
         row = known.get(candidate.identity)
@@ -265,21 +277,31 @@ def _gather_batch(job, batch: list[Candidate], ensure_department) -> list[str]:
         package = dict(candidate.package, type=candidate.dataset_type,
                        owner_org=ensure_department(candidate.department))
         status = "change" if row and row["state"] == "active" and row["package_id"] else "new"
-        # The id is set here, so the object needs no flush of its own: the
-        # whole batch is written in one commit.
-        obj = HarvestObject(
-            id=str(uuid.uuid4()), guid=candidate.identity, job=job, source=job.source,
-            package_id=row["package_id"] if status == "change" else None,
-            content=json.dumps({"package": package, "content_hash": candidate.content_hash},
-                               ensure_ascii=False),
-            extras=[HarvestObjectExtra(key="status", value=status)],
-        )
-        model.Session.add(obj)
-        object_ids.append(obj.id)
+        objects.append({
+            "id": str(uuid.uuid4()), "guid": candidate.identity, "harvest_job_id": job.id,
+            "harvest_source_id": source_id, "package_id": row["package_id"] if status == "change" else None,
+            "content": json.dumps({"package": package, "content_hash": candidate.content_hash},
+                                  ensure_ascii=False),
+            "status": status,
+        })
+    _insert_objects(objects)
+    records.reject_many(job.id, [vars(item) for item in rejected])
     records.mark_seen(source_id, job.id, seen)
     records.count(job.id, unchanged=unchanged)
     model.Session.commit()
-    return object_ids
+    return [obj["id"] for obj in objects]
+
+
+def _insert_objects(objects: list[dict[str, Any]]) -> None:
+    """The batch's harvest objects and their status extras, two INSERTs in
+    all (ckanext-harvest's column defaults apply: WAITING, not current)."""
+    if not objects:
+        return
+    model.Session.execute(HarvestObject.__table__.insert(), [
+        {key: value for key, value in obj.items() if key != "status"} for obj in objects])
+    model.Session.execute(HarvestObjectExtra.__table__.insert(), [
+        {"id": str(uuid.uuid4()), "harvest_object_id": obj["id"], "key": "status", "value": obj["status"]}
+        for obj in objects])
 
 
 def _names_claimed_elsewhere(source_id: str, names: list[str]) -> dict[str, str]:
@@ -329,6 +351,98 @@ def _abandon(job, object_ids: list[str]) -> None:
         .where(records.harvest_record.c.last_seen_job_id == job.id)
         .values(last_seen_job_id=None)
     )
+
+
+def import_objects(harvest_objects: list, writer: CatalogWriter) -> None:
+    """Import a batch of harvest objects and move each to a final state
+    (COMPLETE or ERROR), as ckanext-harvest's fetch_and_import_stages does for
+    one. New packages are written together (``CatalogWriter.create_many``);
+    updates, withdrawals and anything already present go one by one through
+    ``import_object``. If the batch write fails as a whole, each of its
+    objects is retried alone, so one bad record cannot sink the others."""
+    now = dt.datetime.utcnow()
+    for obj in harvest_objects:
+        obj.fetch_started = obj.fetch_finished = obj.import_started = now
+        obj.state = "IMPORT"
+    model.Session.commit()
+
+    new, single = [], []
+    for obj in harvest_objects:
+        (new if _extra(obj, "status") == "new" else single).append(obj)
+    contents = {obj.id: json.loads(obj.content) for obj in new}
+    present = {name for (name,) in model.Session.query(model.Package.name).filter(
+        model.Package.name.in_([contents[obj.id]["package"]["name"] for obj in new]))} if new else set()
+    # A package already there means an earlier delivery of this object got
+    # as far as writing it: import_object finds it and finishes the job.
+    single += [obj for obj in new if contents[obj.id]["package"]["name"] in present]
+    new = [obj for obj in new if contents[obj.id]["package"]["name"] not in present]
+
+    if new:
+        try:
+            _create_batch(new, contents, writer)
+        except Exception:
+            model.Session.rollback()
+            log.exception("batch import of %d objects failed; importing them one by one", len(new))
+            single += new
+    for obj in single:
+        _finish(obj, _import_one(obj, writer))
+
+
+def _import_one(obj, writer: CatalogWriter) -> bool:
+    try:
+        return import_object(obj, writer)
+    except Exception:
+        model.Session.rollback()
+        log.exception("harvest object %s failed to import", obj.id)
+        return False
+
+
+def _finish(obj, ok: bool) -> None:
+    obj.import_finished = dt.datetime.utcnow()
+    obj.state = "COMPLETE" if ok else "ERROR"
+    if not ok:
+        obj.report_status = "errored"
+    elif _extra(obj, "status") == "delete":
+        obj.report_status = "deleted"
+    else:
+        obj.report_status = "updated" if _extra(obj, "status") == "change" else "added"
+    obj.save()
+
+
+def _create_batch(objects: list, contents: dict[str, dict], writer: CatalogWriter) -> None:
+    results = writer.create_many([contents[obj.id]["package"] for obj in objects])
+    finished = dt.datetime.utcnow()
+    added: dict[str, int] = collections.Counter()
+    imported: dict[str, list] = collections.defaultdict(list)
+    invalid: dict[str, list] = collections.defaultdict(list)
+    created_ids = []
+    for obj, result in zip(objects, results):
+        source_id, job_id = obj.harvest_source_id, obj.harvest_job_id
+        obj.import_finished = finished
+        if isinstance(result, tk.ValidationError):
+            field, message = _first_error(result.error_dict)
+            invalid[job_id].append({"identity": obj.guid, "field": field, "reason_zh": f"校验未通过：{message}",
+                                    "reason_en": f"Failed validation: {message}", "position": None})
+            obj.state, obj.report_status = "ERROR", "errored"
+            continue
+        imported[source_id].append((obj.guid, result, contents[obj.id]["content_hash"]))
+        obj.package_id, obj.current = result, True
+        obj.state, obj.report_status = "COMPLETE", "added"
+        added[job_id] += 1
+        created_ids.append(result)
+    for source_id, rows in imported.items():
+        records.save_imported_many(source_id, rows)
+    model.Session.flush()
+    # Index after the objects are current, so the documents carry their
+    # harvest source (ckanext-harvest's before_dataset_index reads it).
+    writer.index_and_record(created_ids)
+    # Counted last: the report row stays locked only for the commit, so
+    # several fetch consumers do not queue behind each other's batches.
+    for job_id, number in added.items():
+        records.count(job_id, added=number)
+    for job_id, rows in invalid.items():
+        records.reject_many(job_id, rows)
+    model.Session.commit()
 
 
 def import_object(harvest_object, writer: CatalogWriter) -> bool:

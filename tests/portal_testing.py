@@ -53,9 +53,17 @@ def run_job(source_id: str) -> dict:
     object_ids = harvest_queue.gather_stage(harvester, job)
     job.status = "Running"
     job.save()
+    object_ids = object_ids or []
     with batched_index_commits():
-        for object_id in object_ids or []:
-            harvest_queue.fetch_and_import_stages(harvester, HarvestObject.get(object_id))
+        # As the fetch consumer does: the portal's harvesters import in
+        # batches, any other harvester object by object.
+        for start in range(0, len(object_ids), 100):
+            objects = [HarvestObject.get(object_id) for object_id in object_ids[start:start + 100]]
+            if hasattr(harvester, "import_batch"):
+                harvester.import_batch(objects)
+            else:
+                for obj in objects:
+                    harvest_queue.fetch_and_import_stages(harvester, obj)
     tk.get_action("harvest_jobs_run")(site_context(), {"source_id": source_id})
     close_reports()
     model.Session.remove()

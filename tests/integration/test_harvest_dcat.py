@@ -1,4 +1,4 @@
-"""DCAT harvesting through ckanext-dcat's RDF harvester with the portal's
+"""DCAT harvesting through ckanext-dcat's RDF parser with the portal's
 profile and downloader: a Turtle catalog lands on the core schema; a source
 naming a local system file or an internal address, or carrying an XML
 external entity, yields nothing from it."""
@@ -90,11 +90,11 @@ def rdf_server():
     server.shutdown()
 
 
-def dcat_source(name, url):
+def dcat_source(name, url, **config):
     return tk.get_action("harvest_source_create")(site_context(), {
         "name": name, "title": name, "url": url, "source_type": "shanghai_dcat",
         "owner_org": make_department(name=f"{name}-owner", title="上海市卫生健康委员会")["id"],
-        "config": json.dumps({}),
+        "config": json.dumps(config),
     })
 
 
@@ -126,6 +126,38 @@ def test_a_dcat_catalog_lands_on_the_core_schema(rdf_server, monkeypatch):
     assert (metro["data_domain"], metro["update_frequency"], metro["open_condition"]) == (
         "road-transport", "realtime", "conditional")
     assert helpers.call_action("package_search", q="床位")["count"] == 1
+
+
+UNTITLED = """
+<http://data.example.gov.cn/dataset/untitled> a <http://www.w3.org/ns/dcat#Dataset> ;
+    <http://purl.org/dc/terms/identifier> "no-title" .
+"""
+
+
+def test_a_dcat_source_is_reconciled_like_any_other(rdf_server, monkeypatch):
+    """Added, unchanged, updated, withdrawn and rejected-with-a-reason, in
+    the same job report as every source; datasets without a publisher go to
+    the department that owns the source, not a copy of it."""
+    monkeypatch.setitem(tk.config, "ckanext.shanghai.harvest.allowed_hosts", ["127.0.0.1"])
+    documents, base = rdf_server
+    documents["/catalog.ttl"] = CATALOG + UNTITLED
+    source = dcat_source("dcat-reconciled", f"{base}/catalog.ttl", max_withdraw_share=0.6)
+    first = run_job(source["id"])
+    assert (first["added"], first["rejected"]) == (2, 1), harvest_errors()
+    rejection = helpers.call_action("shanghai_harvest_report", id=first["job_id"])["rejections"][0]
+    assert (rejection["identity"], rejection["field"]) == ("no-title", "title")
+    assert rejection["reason_zh"] and rejection["reason_en"]
+    owners = {d["organization"]["name"] for d in datasets()}
+    assert owners == {"dcat-reconciled-owner"}
+
+    again = run_job(source["id"])
+    assert (again["added"], again["updated"], again["unchanged"], again["withdrawn"]) == (0, 0, 2, 0)
+
+    without_metro = CATALOG[:CATALOG.index("<http://data.example.gov.cn/dataset/metro> a dcat:Dataset")]
+    documents["/catalog.ttl"] = without_metro.replace("上海市医院床位信息", "上海市医院床位信息（2025年）")
+    third = run_job(source["id"])
+    assert (third["added"], third["updated"], third["unchanged"], third["withdrawn"]) == (0, 1, 0, 1)
+    assert [d["title"] for d in datasets()] == ["上海市医院床位信息（2025年）"]
 
 
 @pytest.mark.parametrize("url", ["/etc/passwd", "file:///etc/passwd", "http://169.254.169.254/latest/meta-data/"])

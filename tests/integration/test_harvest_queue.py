@@ -1,6 +1,7 @@
-"""A harvest through the real Redis queues and consumer processes: killing
-the fetch consumer with SIGKILL mid-job, then starting it again, ends with
-the same catalog as an undisturbed run, the job finished, nothing orphaned;
+"""A harvest through the real Redis queues and consumer processes, with two
+fetch consumers as `make serve` runs them: killing one with SIGKILL mid-job,
+then starting it again, ends with the same catalog as an undisturbed run,
+the job finished, nothing orphaned or duplicated;
 and the scheduler starts jobs on a minutes schedule."""
 import datetime as dt
 import signal
@@ -51,12 +52,13 @@ def catalog() -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_sigkill_of_the_fetch_consumer_mid_job_loses_and_duplicates_nothing(ckan_ini, tmp_path):
-    source_records = load_catalog("shanghai.json")[:400]
+def test_sigkill_of_a_fetch_consumer_mid_job_loses_and_duplicates_nothing(ckan_ini, tmp_path):
+    source_records = load_catalog("shanghai.json")[:600]
     export = write_export(tmp_path / "sh.json", source_records)
     source = create_source("queue-run", str(export), {"mapping": "shanghai"})
     gather = consumer(ckan_ini, "gather", tmp_path / "gather.log")
     fetch = consumer(ckan_ini, "fetch", tmp_path / "fetch.log")
+    other_fetch = consumer(ckan_ini, "fetch", tmp_path / "fetch-other.log")
     restarted = None
     try:
         job_id = tk.get_action("harvest_job_create")(site_context(), {"source_id": source["id"], "run": True})["id"]
@@ -83,7 +85,7 @@ def test_sigkill_of_the_fetch_consumer_mid_job_loses_and_duplicates_nothing(ckan
             assert time.monotonic() < deadline, (tmp_path / "fetch-2.log").read_text()[-3000:]
             time.sleep(1)
     finally:
-        for process in (gather, fetch, restarted):
+        for process in (gather, fetch, other_fetch, restarted):
             if process is not None and process.poll() is None:
                 process.terminate()
                 process.wait(timeout=30)
@@ -94,7 +96,9 @@ def test_sigkill_of_the_fetch_consumer_mid_job_loses_and_duplicates_nothing(ckan
     names = expected_names(source_records)
     assert set(catalog()) == names
     assert report["added"] == len(names)
-    assert report["added"] + report["rejected"] == report["records_read"] == 400
+    assert report["added"] + report["rejected"] == report["records_read"] == 600
+    tags = model.Session.query(model.Tag.name).filter(model.Tag.vocabulary_id.is_(None))
+    assert tags.count() == tags.distinct().count(), "two consumers created the same tag twice"
     assert index_check.compare().total == 0
 
 

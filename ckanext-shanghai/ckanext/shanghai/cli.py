@@ -87,6 +87,21 @@ def index_check(repair: bool):
     sys.exit(1 if difference.total else 0)
 
 
+@shanghai.command("search-index-rebuild")
+@click.option("--workers", default=2, show_default=True, help="Processes indexing in parallel.")
+@click.option("--batch", default=250, show_default=True, help="Datasets per Solr request.")
+def search_index_rebuild(workers: int, batch: int):
+    """Rebuild the whole search index from the database in place: search
+    keeps answering throughout; orphaned documents are removed at the end.
+    (重建检索索引，期间检索照常可用。)"""
+    from ckanext.shanghai import reindex
+
+    result = reindex.rebuild(workers=workers, batch=batch)
+    click.echo(json.dumps({"documents": result.documents, "orphans_removed": result.orphans_removed,
+                           "seconds": round(result.seconds, 1),
+                           "documents_per_second": round(result.per_second, 1)}))
+
+
 @shanghai.command("demo")
 @click.argument("export_path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--mapping", "mapping_name", default="shanghai", show_default=True)

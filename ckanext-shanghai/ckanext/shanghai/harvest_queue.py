@@ -12,6 +12,7 @@ the harvest semantics (acks, retries, persistence keys) stay the same.
 from __future__ import annotations
 
 import datetime
+import json
 import logging
 import signal
 import time
@@ -22,13 +23,10 @@ import ckan.model as model
 import ckan.plugins.toolkit as tk
 from ckan.lib import search
 from ckanext.harvest import queue as harvest_queue
+from ckanext.harvest.model import HarvestJob, HarvestObject
 
 log = logging.getLogger(__name__)
 
-QUEUES = {
-    "gather": (harvest_queue.get_gather_routing_key, harvest_queue.gather_callback),
-    "fetch": (harvest_queue.get_fetch_routing_key, harvest_queue.fetch_callback),
-}
 
 
 def idle_safe_connection(poll_seconds: int) -> redis.Redis:
@@ -49,9 +47,10 @@ class IdleSafeRedisConsumer(harvest_queue.RedisConsumer):
     """ckanext-harvest's Redis consumer with a bounded, repeated BLPOP."""
 
     def __init__(self, connection: redis.Redis, routing_key: str, poll_seconds: int,
-                 on_idle=None):
+                 on_idle=None, batch_size: int = 1):
         super().__init__(connection, routing_key)
         self.poll_seconds = poll_seconds
+        self.batch_size = batch_size
         self.stopping = False
         self.busy = False
         # Called when the queue is empty; returns True while it still has
@@ -77,10 +76,70 @@ class IdleSafeRedisConsumer(harvest_queue.RedisConsumer):
                 continue
             self.busy = True
             _key, body = popped
-            # Same value format as ckanext-harvest, whose `harvester run`
-            # re-queues messages whose persistence key has grown old.
-            self.redis.set(self.persistance_key(body), str(datetime.datetime.now()))
-            yield (harvest_queue.FakeMethod(body), self, body)
+            bodies = [body]
+            if self.batch_size > 1:
+                # Whatever else is already waiting, up to a batch, without blocking.
+                bodies += self.redis.lpop(self.routing_key, self.batch_size - 1) or []
+            for body in bodies:
+                # Same value format as ckanext-harvest, whose `harvester run`
+                # re-queues messages whose persistence key has grown old.
+                self.redis.set(self.persistance_key(body), str(datetime.datetime.now()))
+            yield bodies
+
+
+def fetch_batch(consumer: IdleSafeRedisConsumer, bodies: list[str]) -> None:
+    """ckanext-harvest's fetch_callback for many messages at once: the same
+    checks (unknown object, too many retries, job already finished), then
+    one ``import_batch`` per harvester that has one (the portal's), and
+    ckanext-harvest's own one-object stages for any other harvester."""
+    wanted = {}
+    for body in bodies:
+        try:
+            wanted[json.loads(body)["harvest_object_id"]] = body
+        except (KeyError, ValueError, TypeError):
+            log.error("fetch message without a harvest object id: %s", body[:200])
+            consumer.basic_ack(body)
+    objects = model.Session.query(HarvestObject).filter(HarvestObject.id.in_(list(wanted))).all() \
+        if wanted else []
+    for missing in set(wanted) - {obj.id for obj in objects}:
+        log.error("harvest object %s does not exist", missing)
+        consumer.basic_ack(wanted.pop(missing))
+    finished_jobs = {job.id for job in model.Session.query(HarvestJob).filter(
+        HarvestJob.id.in_({obj.harvest_job_id for obj in objects}), HarvestJob.status == "Finished")} \
+        if objects else set()
+    runnable = []
+    for obj in objects:
+        obj.retry_times += 1
+        if obj.retry_times >= 5:
+            log.error("too many consecutive retries for harvest object %s", obj.id)
+            obj.state = "ERROR"
+        elif obj.harvest_job_id in finished_jobs:
+            log.error("job %s was aborted or timed out; harvest object %s set to error",
+                      obj.harvest_job_id, obj.id)
+            obj.state, obj.report_status = "ERROR", "errored"
+        else:
+            runnable.append(obj)
+    model.Session.commit()
+    by_type: dict[str, list] = {}
+    for obj in runnable:
+        by_type.setdefault(obj.source.type, []).append(obj)
+    for source_type, group in by_type.items():
+        harvester = harvest_queue.get_harvester(source_type)
+        if harvester is None:
+            log.error("no harvester for source type %s", source_type)
+        elif hasattr(harvester, "import_batch"):
+            harvester.import_batch(group)
+        else:
+            for obj in group:
+                harvest_queue.fetch_and_import_stages(harvester, obj)
+    model.Session.remove()
+    for body in wanted.values():
+        consumer.basic_ack(body)
+
+
+def gather_message(consumer: IdleSafeRedisConsumer, bodies: list[str]) -> None:
+    for body in bodies:
+        harvest_queue.gather_callback(consumer, harvest_queue.FakeMethod(body), consumer, body)
 
 
 class IndexBatcher:
@@ -93,8 +152,8 @@ class IndexBatcher:
         self.pending = 0
         tk.config["ckan.search.solr_commit"] = False
 
-    def after_message(self) -> bool:
-        self.pending += 1
+    def after_messages(self, number: int) -> bool:
+        self.pending += number
         if self.pending >= self.batch_size:
             self.commit()
         return self.pending > 0
@@ -106,15 +165,24 @@ class IndexBatcher:
         return False
 
 
+QUEUES = {
+    "gather": (harvest_queue.get_gather_routing_key, gather_message),
+    "fetch": (harvest_queue.get_fetch_routing_key, fetch_batch),
+}
+
+
 def run_consumer(kind: str) -> None:
     """Consume the ``kind`` ("gather" or "fetch") queue until SIGTERM or SIGINT,
     finishing the message in hand before stopping. A message whose handling
     fails is logged and the consumer goes on."""
     routing_key_of, callback = QUEUES[kind]
     poll_seconds = tk.config.get("ckanext.shanghai.harvest.queue_poll_seconds")
-    batcher = IndexBatcher(tk.config.get("ckanext.shanghai.harvest.index_batch")) if kind == "fetch" else None
+    batch = tk.config.get("ckanext.shanghai.harvest.index_batch")
+    batcher = IndexBatcher(batch) if kind == "fetch" else None
     consumer = IdleSafeRedisConsumer(idle_safe_connection(poll_seconds), routing_key_of(), poll_seconds,
-                                     on_idle=batcher.commit if batcher else None)
+                                     on_idle=batcher.commit if batcher else None,
+                                     batch_size=tk.config.get("ckanext.shanghai.harvest.fetch_batch")
+                                     if kind == "fetch" else 1)
 
     def stop(signum, frame):
         consumer.stopping = True
@@ -127,15 +195,15 @@ def run_consumer(kind: str) -> None:
     signal.signal(signal.SIGINT, stop)
     log.info("%s consumer listening on %s (poll %ss)", kind, consumer.routing_key, poll_seconds)
     try:
-        for method, header, body in consumer.consume():
+        for bodies in consumer.consume():
             try:
-                callback(consumer, method, header, body)
+                callback(consumer, bodies)
             except Exception:
-                log.exception("%s consumer: message failed: %s", kind, body[:200])
+                log.exception("%s consumer: messages failed: %s", kind, bodies[0][:200])
                 model.Session.rollback()
                 model.Session.remove()
             if batcher:
-                consumer.work_pending = batcher.after_message()
+                consumer.work_pending = batcher.after_messages(len(bodies))
     finally:
         if batcher:
             batcher.commit()

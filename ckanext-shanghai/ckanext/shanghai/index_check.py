@@ -7,10 +7,8 @@ import datetime as dt
 import logging
 from dataclasses import dataclass, field
 
-import ckan.logic as logic
 import ckan.model as model
 import ckan.plugins.toolkit as tk
-from ckan.lib import search
 from ckan.lib.search.common import make_connection
 
 log = logging.getLogger(__name__)
@@ -79,15 +77,21 @@ def compare() -> IndexDifference:
     return difference
 
 
-def repair(difference: IndexDifference) -> None:
-    """Index the missing and stale datasets, drop the orphans, commit once."""
-    context = {"ignore_auth": True}
-    for package_id in difference.missing + difference.stale:
-        logic.index_update_package(context, package_id, defer_commit=True)
-    index = search.index_for(model.Package)
-    for package_id in difference.orphaned:
-        index.delete_package({"id": package_id, "site_id": tk.config.get("ckan.site_id")})
-    search.commit()
+def repair(difference: IndexDifference, batch: int = 250) -> None:
+    """Index the missing and stale datasets (a batch per Solr request), drop
+    the orphans (one delete per batch), commit once."""
+    from ckanext.shanghai import bulk_index
+
+    to_index = difference.missing + difference.stale
+    for start in range(0, len(to_index), batch):
+        bulk_index.index_many(to_index[start:start + batch])
+    connection = make_connection()
+    site = tk.config.get("ckan.site_id")
+    for start in range(0, len(difference.orphaned), batch):
+        ids = " OR ".join(f'"{package_id}"' for package_id in difference.orphaned[start:start + batch])
+        connection.delete(q=f'+site_id:"{site}" +entity_type:package +id:({ids})', commit=False)
+    # Wait for the new searcher, so that a check right after sees the repair.
+    connection.commit(waitSearcher=True)
     if difference.total:
         log.warning("search index repaired: %d missing, %d stale, %d orphaned",
                     len(difference.missing), len(difference.stale), len(difference.orphaned))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import ckan.plugins as plugins
 import ckan.plugins.toolkit as tk
 
-from ckanext.shanghai import csrf, errors, search
+from ckanext.shanghai import csrf, errors, search, timing
 from ckanext.shanghai.logic import uploads
 
 
@@ -46,6 +46,7 @@ class ShanghaiPlugin(plugins.SingletonPlugin):
     def make_middleware(self, app, config):
         errors.register(app)
         csrf.register(app)
+        timing.register(app)
         return app
 
     # IUploader

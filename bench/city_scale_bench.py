@@ -1,0 +1,281 @@
+"""City-scale benchmark: a corpus of 100,000 data products built from the
+real catalogs (bench/corpus.py) is loaded through the portal's own harvest
+path, then the read path and the index rebuild are measured against the
+running web app (gunicorn, as `make serve` runs it):
+
+- package_search latency (p50/p95/p99) for Chinese queries drawn from the
+  real titles with the six facets on, one client; throughput with 20
+  concurrent clients (wrk, on loopback, bounded in time);
+- /dataset search page and a data product page: p95 render time, and Solr
+  requests and SQL statements per page (from the Server-Timing header);
+- the whole index rebuilt by the portal's rebuild and, on a sample, by
+  CKAN's stock rebuild, with search probed throughout.
+
+A benchmark, not a test: it prints figures and writes them to
+bench/results/latest.json, and never fails on a number.
+
+    CKAN_INI=.local/bench.ini python bench/city_scale_bench.py [--size 100000]
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import corpus  # noqa: E402
+import harvest_bench  # noqa: E402
+import report as bench_report  # noqa: E402
+
+FACETS = ["organization", "data_domain", "national_theme", "open_condition", "res_format", "update_frequency"]
+_CHINESE = re.compile(r"[\u4e00-\u9fff]{2,}")
+
+
+def chinese_queries(number: int, seed: int = 7) -> list[str]:
+    """Words of two to four characters cut from real titles of the three portals."""
+    rng = random.Random(seed)
+    titles = [r.get("数据集名称") or r.get("标题") or "" for name, *_ in corpus.PORTALS for r in corpus.load(name)]
+    queries: list[str] = []
+    while len(queries) < number:
+        runs = _CHINESE.findall(rng.choice(titles))
+        if not runs:
+            continue
+        run = rng.choice(runs)
+        size = min(len(run), rng.choice([2, 2, 3, 4]))
+        start = rng.randrange(0, len(run) - size + 1)
+        queries.append(run[start:start + size])
+    return queries
+
+
+class Client:
+    """One keep-alive HTTP connection to the web app."""
+
+    def __init__(self, base: str):
+        parsed = urllib.parse.urlsplit(base)
+        self.host, self.port = parsed.hostname, parsed.port
+        self.connection = http.client.HTTPConnection(self.host, self.port, timeout=60)
+
+    def get(self, path: str) -> tuple[int, float, dict[str, tuple[int, float]], bytes]:
+        started = time.perf_counter()
+        try:
+            self.connection.request("GET", path)
+            response = self.connection.getresponse()
+        except (http.client.HTTPException, OSError):
+            self.connection.close()
+            self.connection = http.client.HTTPConnection(self.host, self.port, timeout=60)
+            self.connection.request("GET", path)
+            response = self.connection.getresponse()
+        body = response.read()
+        return response.status, time.perf_counter() - started, server_timing(response.getheader("Server-Timing")), body
+
+
+def server_timing(header: str | None) -> dict[str, tuple[int, float]]:
+    """{"sql": (calls, ms), "solr": (calls, ms)} from our Server-Timing header."""
+    found = {}
+    for part in (header or "").split(","):
+        match = re.match(r'\s*(\w+);desc="(\d+) calls";dur=([\d.]+)', part)
+        if match:
+            found[match.group(1)] = (int(match.group(2)), float(match.group(3)))
+    return found
+
+
+def percentiles(seconds: list[float]) -> dict[str, float]:
+    ordered = sorted(seconds)
+
+    def at(share: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(share * len(ordered)))] * 1000, 1)
+
+    return {"p50_ms": at(0.50), "p95_ms": at(0.95), "p99_ms": at(0.99), "samples": len(ordered)}
+
+
+def search_path(query: str, rows: int = 20) -> str:
+    return "/api/3/action/package_search?" + urllib.parse.urlencode(
+        {"q": query, "rows": rows, "facet.field": json.dumps(FACETS), "facet.limit": 50})
+
+
+def measure_paths(base: str, paths: list[str]) -> dict:
+    client = Client(base)
+    client.get(paths[0])  # warm the connection
+    times, solr, sql, errors = [], [], [], 0
+    for path in paths:
+        status, seconds, timing, _ = client.get(path)
+        if status != 200:
+            errors += 1
+            continue
+        times.append(seconds)
+        solr.append(timing.get("solr", (0, 0))[0])
+        sql.append(timing.get("sql", (0, 0))[0])
+    return {**percentiles(times), "errors": errors,
+            "solr_calls_mean": round(statistics.mean(solr), 2), "solr_calls_max": max(solr),
+            "sql_statements_mean": round(statistics.mean(sql), 1), "sql_statements_max": max(sql)}
+
+
+def wrk(base: str, paths: list[str], clients: int, seconds: int, directory: Path) -> dict:
+    """``clients`` concurrent connections cycling through ``paths`` for ``seconds``."""
+    script = directory / "paths.lua"
+    script.write_text(
+        "paths = {" + ",".join(json.dumps(p) for p in paths) + "}\n"
+        "counter = 0\n"
+        "request = function()\n  counter = counter + 1\n"
+        "  return wrk.format('GET', paths[(counter % #paths) + 1])\nend\n", encoding="utf-8")
+    output = subprocess.run(
+        ["wrk", "-t2", f"-c{clients}", f"-d{seconds}s", "--timeout", "10s", "--latency", "-s", str(script), base],
+        capture_output=True, text=True, timeout=seconds + 60).stdout
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    p99 = re.search(r"\s99%\s+([\d.]+)(\w+)", output)
+    return {
+        "requests_per_second": float(rate.group(1)) if rate else 0.0,
+        "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
+        "socket_errors": sum(int(n) for n in socket_errors.groups()) if socket_errors else 0,
+        "p99": "".join(p99.groups()) if p99 else None,
+        "clients": clients, "seconds": seconds,
+    }
+
+
+def load_corpus(size: int, directory: Path) -> dict:
+    """The corpus through the harvest consumers, one source per portal."""
+    started = time.perf_counter()
+    runs = [harvest_bench.queue_path(path, f"city-{mapping}", 2, directory, mapping=mapping)
+            for path, mapping in corpus.build(size, directory)]
+    seconds = time.perf_counter() - started
+    added = sum(run["added"] for run in runs)
+    return {"added": added, "rejected": sum(run["rejected"] for run in runs), "seconds": seconds,
+            "datasets_per_second": added / seconds, "runs": runs}
+
+
+class SearchProbe(threading.Thread):
+    """Asks the portal's search every half second while the index is rebuilt."""
+
+    def __init__(self, base: str):
+        super().__init__(daemon=True)
+        self.base = base
+        self.stop = threading.Event()
+        self.counts: list[int] = []
+        self.failures = 0
+
+    def run(self):
+        client = Client(self.base)
+        while not self.stop.is_set():
+            try:
+                status, _, _, body = client.get(search_path("信息", rows=0))
+                if status == 200:
+                    self.counts.append(json.loads(body)["result"]["count"])
+                else:
+                    self.failures += 1
+            except (OSError, ValueError, http.client.HTTPException):
+                self.failures += 1
+            self.stop.wait(0.5)
+
+
+def reindex(base: str, stock_sample: int) -> dict:
+    import ckan.model as model
+    from ckan.lib import search
+    from ckanext.shanghai import reindex as portal_reindex
+
+    ids = portal_reindex.package_ids()
+    sample = random.Random(3).sample(ids, min(stock_sample, len(ids)))
+    model.Session.remove()
+    started = time.perf_counter()
+    # What `ckan search-index rebuild` does for each dataset (it defers the
+    # commit to the end by default).
+    search.rebuild(package_ids=sample, defer_commit=True, quiet=True)
+    search.commit()
+    stock_seconds = time.perf_counter() - started
+    model.Session.remove()
+
+    probe = SearchProbe(base)
+    probe.start()
+    result = portal_reindex.rebuild(workers=2)
+    probe.stop.set()
+    probe.join()
+    return {
+        "ours": {"documents": result.documents, "seconds": result.seconds,
+                 "documents_per_second": result.per_second, "orphans_removed": result.orphans_removed},
+        "stock": {"documents": len(sample), "seconds": stock_seconds,
+                  "documents_per_second": len(sample) / stock_seconds},
+        "search_during_rebuild": {"probes": len(probe.counts) + probe.failures, "failures": probe.failures,
+                                  "min_results": min(probe.counts) if probe.counts else None,
+                                  "max_results": max(probe.counts) if probe.counts else None},
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=100_000, help="data products in the corpus")
+    parser.add_argument("--queries", type=int, default=300, help="Chinese queries for the latency runs")
+    parser.add_argument("--clients", type=int, default=20, help="concurrent clients for the throughput run")
+    parser.add_argument("--duration", type=int, default=30, help="seconds of the throughput run")
+    parser.add_argument("--pages", type=int, default=100, help="page loads per page kind")
+    parser.add_argument("--stock-reindex", type=int, default=2000, help="datasets reindexed by the stock path")
+    args, _others = parser.parse_known_args()  # the other benchmarks' options
+
+    import ckan.model as model
+    import ckan.plugins.toolkit as tk
+
+    app = harvest_bench.ckan_app()
+    base = tk.config["ckan.site_url"].rstrip("/")
+    with tempfile.TemporaryDirectory(prefix="city-bench-", dir=os.environ.get("BENCH_TMP")) as tmp, \
+            app.test_request_context():
+        directory = Path(tmp)
+        loaded = load_corpus(args.size, directory)
+        total = model.Session.query(model.Package).filter(
+            model.Package.type != "harvest", model.Package.state == "active").count()
+        queries = chinese_queries(args.queries)
+        names = [name for (name,) in model.Session.query(model.Package.name).filter(
+            model.Package.type != "harvest", model.Package.state == "active",
+            model.Package.private.is_(False)).order_by(model.Package.id).limit(5000)]
+        model.Session.remove()
+        product_paths = [f"/dataset/{name}" for name in random.Random(5).sample(names, min(args.pages, len(names)))]
+        api = measure_paths(base, [search_path(q) for q in queries])
+        throughput = wrk(base, [search_path(q) for q in queries], args.clients, args.duration, directory)
+        search_page = measure_paths(base, ["/dataset/?" + urllib.parse.urlencode({"q": q})
+                                           for q in queries[:args.pages]])
+        product_page = measure_paths(base, product_paths)
+        rebuild = reindex(base, args.stock_reindex)
+
+    stock_rate = rebuild["stock"]["documents_per_second"]
+    results = [
+        {"name": "corpus_data_products", "value": total, "unit": "datasets", "detail": {
+            k: v for k, v in loaded.items() if k != "runs"}},
+        {"name": "corpus_load_datasets_per_second", "value": round(loaded["datasets_per_second"], 1),
+         "unit": "datasets/s"},
+        {"name": "package_search_p50", "value": api["p50_ms"], "unit": "ms", "detail": api},
+        {"name": "package_search_p95", "value": api["p95_ms"], "unit": "ms", "target": 50},
+        {"name": "package_search_p99", "value": api["p99_ms"], "unit": "ms"},
+        {"name": f"package_search_throughput_{args.clients}_clients",
+         "value": throughput["requests_per_second"], "unit": "requests/s", "target": 100, "detail": throughput},
+        {"name": "search_page_p95", "value": search_page["p95_ms"], "unit": "ms", "target": 200,
+         "detail": search_page},
+        {"name": "search_page_solr_calls", "value": search_page["solr_calls_max"], "unit": "calls/page",
+         "target": 1},
+        {"name": "search_page_sql_statements", "value": search_page["sql_statements_mean"], "unit": "statements/page"},
+        {"name": "product_page_p95", "value": product_page["p95_ms"], "unit": "ms", "detail": product_page},
+        {"name": "product_page_solr_calls", "value": product_page["solr_calls_max"], "unit": "calls/page"},
+        {"name": "product_page_sql_statements", "value": product_page["sql_statements_mean"],
+         "unit": "statements/page"},
+        {"name": "reindex_documents_per_second", "value": round(rebuild["ours"]["documents_per_second"], 1),
+         "unit": "documents/s", "stock": round(stock_rate, 1),
+         "ratio": round(rebuild["ours"]["documents_per_second"] / stock_rate, 2), "target": 500,
+         "detail": rebuild},
+    ]
+    print("search during the rebuild:", json.dumps(rebuild["search_during_rebuild"]))
+    bench_report.publish("city_scale", results, web_workers=os.environ.get("WEB_WORKERS", "2"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

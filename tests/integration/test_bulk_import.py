@@ -1,0 +1,130 @@
+"""The batch import path writes what CKAN's package_create writes: the same
+package_show, the same Solr document, one row per new tag, and a record that
+fails validation costs only itself."""
+
+import pytest
+
+import ckan.model as model
+import ckan.plugins.toolkit as tk
+from ckan.lib import search
+from ckan.tests import factories, helpers
+from ckanext.shanghai import bulk_index
+from ckanext.shanghai.harvesters.writer import CatalogWriter
+
+from portal_testing import make_department, site_context
+
+pytestmark = pytest.mark.usefixtures("clean_db", "clean_index")
+
+# Differ between any two packages by construction.
+VOLATILE = {"id", "name", "metadata_created", "metadata_modified", "package_id", "created",
+            "index_id", "_version_", "indexed_ts", "data_dict", "validated_data_dict", "url", "name_ngram"}
+
+
+def product(name: str, org_id: str, **fields) -> dict:
+    """A health-department data product with resources and tags, as a harvest maps one."""
+    return {
+        "type": "health", "name": name, "owner_org": org_id,
+        "title": "上海市医院床位信息", "notes": "全市医疗机构的床位数，按月更新。",
+        "data_domain": "health", "update_frequency": "monthly", "open_condition": "unconditional",
+        "national_theme": "culture-health-sports", "first_published": "2019-05-01",
+        "last_updated": "2024-03-01", "contact": "sjkf@shanghai.gov.cn",
+        "source_identifier": "SH-0001",
+        "tag_string": f"医疗,床位-{name[-4:]},新标签",
+        "resources": [
+            {"url": "https://data.sh.gov.cn/beds.csv", "format": "CSV", "name": "床位表",
+             "description": "按医院", "row_count_note": "约 300 行"},
+            {"url": "https://data.sh.gov.cn/beds.xlsx", "format": "XLSX", "name": "床位表（Excel）"},
+        ],
+        **fields,
+    }
+
+
+def strip(value):
+    if isinstance(value, dict):
+        return {k: strip(v) for k, v in value.items() if k not in VOLATILE}
+    if isinstance(value, list):
+        return [strip(v) for v in value]
+    return value
+
+
+def test_a_batch_writes_what_package_create_writes():
+    org = make_department(name="shanghai-health", title="上海市卫生健康委员会")
+    writer = CatalogWriter(site_context()["user"])
+    stock = helpers.call_action("package_create", context=site_context(),
+                                **product("stock-beds-0001", org["id"]))
+    ids = writer.create_many([product("batch-beds-0001", org["id"]),
+                              product("batch-beds-0002", org["id"], private=True)])
+    writer.index_and_record(ids)
+    model.Session.commit()
+    search.commit()
+
+    ours = helpers.call_action("package_show", context=site_context(), id=ids[0])
+    assert strip(ours)["resources"] == strip(stock)["resources"]
+    assert strip(ours) == strip(stock)
+    assert [r["name"] for r in ours["resources"]] == ["床位表", "床位表（Excel）"]
+    assert ours["resources"][0]["row_count_note"] == "约 300 行"
+    assert helpers.call_action("package_show", context=site_context(), id=ids[1])["private"] is True
+
+    # The same Solr document, but for what names the package itself.
+    stock_doc = search.show(stock["name"])
+    our_doc = search.show("batch-beds-0001")
+    assert {k: v for k, v in our_doc.items() if k not in VOLATILE and not k.startswith("res_url")} == \
+        {k: v for k, v in stock_doc.items() if k not in VOLATILE and not k.startswith("res_url")}
+    # Private stays out of public search, as with package_create.
+    found = helpers.call_action("package_search", context={"ignore_auth": False, "user": ""},
+                                q="床位", rows=10)
+    assert {d["name"] for d in found["results"]} == {"stock-beds-0001", "batch-beds-0001"}
+
+    # One row per tag, though three packages (two in one batch) introduced "新标签".
+    assert model.Session.query(model.Tag).filter_by(name="新标签").count() == 1
+    # The activity stream has the new package, as after package_create (the
+    # site user's activities are hidden from the public stream by default).
+    activities = helpers.call_action("package_activity_list", context=site_context(), id=ids[0],
+                                     include_hidden_activity=True)
+    assert [a["activity_type"] for a in activities] == ["new package"]
+    assert activities[0]["data"]["package"]["title"] == "上海市医院床位信息"
+
+
+def test_an_invalid_record_costs_only_itself():
+    org = make_department(name="shanghai-health", title="上海市卫生健康委员会")
+    writer = CatalogWriter(site_context()["user"])
+    results = writer.create_many([
+        product("good-beds-0001", org["id"]),
+        product("bad-beds-0002", org["id"], update_frequency="每天两次"),
+        product("good-beds-0001", org["id"]),  # the same name twice in one batch
+        product("good-beds-0003", org["id"]),
+    ])
+    writer.index_and_record([r for r in results if isinstance(r, str)])
+    model.Session.commit()
+    assert isinstance(results[0], str) and isinstance(results[3], str)
+    assert isinstance(results[1], tk.ValidationError)
+    assert "update_frequency" in results[1].error_dict
+    assert isinstance(results[2], tk.ValidationError)
+    assert "name" in results[2].error_dict
+    names = {name for (name,) in model.Session.query(model.Package.name).filter(model.Package.type == "health")}
+    assert names == {"good-beds-0001", "good-beds-0003"}
+
+
+def test_dictize_many_matches_package_dictize_for_every_shape():
+    """Groups, resources, tags, extras, private, no organization: the batch
+    dictization gives CKAN's own dicts for all of them."""
+    from ckan import logic
+
+    org = make_department()
+    group = factories.Group()
+    core = {"owner_org": org["id"], "data_domain": "road-transport", "open_condition": "unconditional",
+            "update_frequency": "daily"}
+    plain = factories.Dataset(tag_string="交通,公交", url="https://example.org/a", **core)
+    grouped = factories.Dataset(private=True, **core)
+    helpers.call_action("member_create", context=site_context(), id=group["id"], object=grouped["id"],
+                        object_type="package", capacity="public")
+    with_resources = factories.Dataset(**core)
+    factories.Resource(package_id=with_resources["id"], name="表一", format="CSV")
+    factories.Resource(package_id=with_resources["id"], name="表二", format="XLS")
+    ids = [plain["id"], grouped["id"], with_resources["id"]]
+    pairs = bulk_index.show_pairs(ids)
+    assert pairs[1][0]["groups"][0]["name"] == group["name"]
+    assert [r["name"] for r in pairs[2][1]["resources"]] == ["表一", "表二"]
+    for package_id, pair in zip(ids, pairs):
+        expected = logic.package_show_default_and_custom_schemas(site_context(), package_id)
+        assert pair == expected
