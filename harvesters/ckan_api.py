@@ -79,7 +79,7 @@ class CkanApiHarvester(runner.MappedSourceHarvester, plugins.SingletonPlugin):
     @contextlib.contextmanager
     def open_records(self, harvest_job, config: dict[str, Any], limits: fetching.FetchLimits):
         base_url = harvest_job.source.url.strip().rstrip("/")
-        yield remote_records(base_url, config.get("fq", ""), config["page_size"], limits)
+        yield remote_records(base_url, config.get("fq", ""), config["page_size"], limits.for_pages())
 
     # IHarvester
 

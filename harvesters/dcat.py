@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 from typing import Any, Iterator
 
@@ -151,6 +152,10 @@ def catalog_records(url: str, limits: fetching.FetchLimits, default_publisher: s
         finally:
             if downloaded is not None:
                 downloaded.unlink()
+        unsafe = unsafe_rdf_reason(content)
+        if unsafe:
+            reason_zh, _, reason_en = unsafe.partition(" / ")
+            raise readers.SourceFormatError(reason_zh, reason_en)
         parser = RDFParser(profiles=["shanghai_core"])
         try:
             parser.parse(content, _format=rdflib.util.guess_format(url.split("?", 1)[0]) or _sniff(content))
@@ -173,7 +178,7 @@ class ShanghaiDCATHarvester(runner.MappedSourceHarvester, plugins.SingletonPlugi
     @contextlib.contextmanager
     def open_records(self, harvest_job, config: dict[str, Any], limits: fetching.FetchLimits):
         owner = model.Group.get(model.Package.get(harvest_job.source.id).owner_org)
-        yield catalog_records(harvest_job.source.url.strip(), limits, owner.title if owner else "")
+        yield catalog_records(harvest_job.source.url.strip(), limits.for_pages(), owner.title if owner else "")
 
     # IHarvester
 
@@ -185,6 +190,64 @@ class ShanghaiDCATHarvester(runner.MappedSourceHarvester, plugins.SingletonPlugi
                            "DCAT 目录（Turtle、RDF/XML、JSON-LD）。",
             "form_config_interface": "Text",
         }
+
+
+def unsafe_rdf_reason(content: str) -> str | None:
+    """Why RDF text must not reach rdflib, or None. RDF/XML with entity
+    declarations is refused: rdflib expands internal entities (a "billion
+    laughs" document of a few hundred bytes keeps it busy for minutes).
+    JSON-LD naming a remote @context is refused: rdflib would fetch that
+    address from the server, past the harvester's address checks."""
+    kind = _sniff(content)
+    if kind == "xml":
+        import defusedxml.ElementTree
+        from defusedxml import DefusedXmlException
+        from xml.etree.ElementTree import ParseError
+        try:
+            defusedxml.ElementTree.fromstring(content.encode("utf-8"), forbid_dtd=False,
+                                              forbid_entities=True, forbid_external=True)
+        except DefusedXmlException:
+            return ("RDF/XML 含有实体声明（可能是 XML 炸弹或外部实体攻击），已拒绝 / "
+                    "The RDF/XML declares entities (an XML bomb or external entity attack); refused")
+        except ParseError as error:
+            return f"RDF/XML 格式错误：{error} / The RDF/XML is not well-formed: {error}"
+        return None
+    if kind == "json-ld":
+        try:
+            document = json.loads(content)
+        except RecursionError:
+            return "JSON-LD 嵌套过深，已拒绝 / The JSON-LD is nested too deeply; refused"
+        except ValueError as error:
+            return f"JSON-LD 不是合法的 JSON：{error} / The JSON-LD is not valid JSON: {error}"
+        if _remote_contexts(document):
+            return ("JSON-LD 引用了远程 @context，服务器不会代为获取，已拒绝 / "
+                    "The JSON-LD names a remote @context, which the server will not fetch; refused")
+    return None
+
+
+def _remote_contexts(document) -> bool:
+    pending = [document]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            for key, value in item.items():
+                if key == "@context" and _names_a_document(value):
+                    return True
+                if key == "@import":
+                    return True
+                pending.append(value)
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
+
+
+def _names_a_document(context) -> bool:
+    if isinstance(context, str):
+        return True
+    if isinstance(context, list):
+        return any(isinstance(entry, str) or (isinstance(entry, dict) and "@import" in entry)
+                   for entry in context)
+    return isinstance(context, dict) and "@import" in context
 
 
 def _sniff(content: str) -> str:

@@ -1,13 +1,19 @@
 """Bounded download of a harvest source: connect and read timeouts, an
-overall deadline, a size cap, redirects checked hop by hop, and no requests
-to private, loopback or link-local addresses unless an operator allow-lists
-the host. Local files are read only under operator-configured folders."""
+overall deadline that cuts the connection even mid-read, a size cap,
+redirects checked hop by hop, and no requests to private, loopback or
+link-local addresses unless an operator allow-lists the host. A host name is
+resolved once; every address it resolves to is checked, and the connection
+goes to the checked address (no second lookup a rebinding DNS server could
+answer differently). Local files are read only under operator-configured
+folders."""
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 import socket
 import tempfile
+import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
@@ -15,6 +21,9 @@ from pathlib import Path
 
 import requests
 import urllib3
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 
 class SourceFetchError(Exception):
@@ -24,6 +33,11 @@ class SourceFetchError(Exception):
         super().__init__(f"{reason_zh} / {reason_en}")
         self.reason_zh = reason_zh
         self.reason_en = reason_en
+
+
+# A page of a paged source (a CKAN API answer, a DCAT page) is read whole
+# into memory, so it gets a smaller cap than a streamed export file.
+MAX_PAGE_BYTES = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -36,18 +50,40 @@ class FetchLimits:
     allowed_hosts: frozenset[str] = field(default_factory=frozenset)
     file_roots: tuple[Path, ...] = ()
 
+    def for_pages(self) -> "FetchLimits":
+        """These limits for a source read a page at a time into memory."""
+        return dataclasses.replace(self, max_bytes=min(self.max_bytes, MAX_PAGE_BYTES))
+
+
+# Public IPv6 ranges that carry an IPv4 address a gateway may deliver to.
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
 
 def _address_is_public(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if ip.version == 6 and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+    if ip.version == 6:
+        if ip.ipv4_mapped:
+            ip = ip.ipv4_mapped
+        elif ip.sixtofour and not ip.sixtofour.is_global:
+            return False
+        elif ip in _NAT64 and not ipaddress.ip_address(int(ip) & 0xFFFFFFFF).is_global:
+            return False
     return ip.is_global and not ip.is_multicast
 
 
-def check_url(url: str, limits: FetchLimits) -> urllib.parse.SplitResult:
+@dataclass(frozen=True)
+class CheckedURL:
+    """A URL that passed ``check_url`` and the address to connect to."""
+    parts: urllib.parse.SplitResult
+    address: str
+
+
+def check_url(url: str, limits: FetchLimits) -> CheckedURL:
     """Refuse a URL whose scheme is not http(s) or whose host resolves to a
-    non-public address (unless allow-listed). Decimal, octal and hex IP
-    forms are caught because the resolved address is what is checked."""
+    non-public address (unless allow-listed); return the address to connect
+    to. Decimal, octal, hex and short IP forms are caught because the
+    resolved address is what is checked, and every address the name
+    resolves to must pass."""
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https"):
         raise SourceFetchError(f"不支持的地址协议：{parts.scheme or '(无)'}",
@@ -55,21 +91,93 @@ def check_url(url: str, limits: FetchLimits) -> urllib.parse.SplitResult:
     host = parts.hostname
     if not host:
         raise SourceFetchError("地址缺少主机名", "The URL has no host")
-    if host.lower() in limits.allowed_hosts:
-        return parts
     try:
-        infos = socket.getaddrinfo(host, parts.port or (443 if parts.scheme == "https" else 80),
-                                   proto=socket.IPPROTO_TCP)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise SourceFetchError("地址中的端口无效", "The URL's port is not valid")
+    try:
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError) as error:
         raise SourceFetchError(f"无法解析主机名 {host}", f"Cannot resolve host {host}: {error}")
-    for info in infos:
-        address = info[4][0]
-        if not _address_is_public(address):
-            raise SourceFetchError(
-                f"拒绝访问内部地址 {host}（{address}）；如确需访问请由运维加入白名单",
-                f"Refused: {host} resolves to a non-public address ({address}); an operator can allow-list it",
-            )
-    return parts
+    addresses = list(dict.fromkeys(info[4][0] for info in infos))
+    if not addresses:
+        raise SourceFetchError(f"无法解析主机名 {host}", f"Cannot resolve host {host}")
+    if host.lower().rstrip(".") not in limits.allowed_hosts:
+        for address in addresses:
+            if not _address_is_public(address):
+                raise SourceFetchError(
+                    f"拒绝访问内部地址 {host}（{address}）；如确需访问请由运维加入白名单",
+                    f"Refused: {host} resolves to a non-public address ({address}); an operator can "
+                    "allow-list it",
+                )
+    return CheckedURL(parts, addresses[0])
+
+
+class _Watchdog:
+    """Shuts the sockets of a download when its deadline passes, so a server
+    that drips a byte now and then (each read within the read timeout) is
+    cut off on time, in the headers as well as in the body."""
+
+    def __init__(self, seconds: float):
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(max(seconds, 0.0), self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired:
+                _shut(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                _shut(sock)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
+def _shut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def _pinned_session(address: str, watchdog: _Watchdog) -> requests.Session:
+    """A session whose connections go to ``address`` whatever the URL's host
+    resolves to now (TLS still checks the certificate against the host
+    name), ignoring proxy settings from the environment."""
+
+    def pinned_connection(base):
+        def _new_conn(self):
+            self._dns_host = address
+            sock = base._new_conn(self)
+            watchdog.watch(sock)
+            return sock
+        return type(f"Pinned{base.__name__}", (base,), {"_new_conn": _new_conn})
+
+    pools = {}
+    for scheme, pool_class, connection_class in (("http", HTTPConnectionPool, HTTPConnection),
+                                                 ("https", HTTPSConnectionPool, HTTPSConnection)):
+        pinned = pinned_connection(connection_class)
+        pools[scheme] = type(f"Pinned{pool_class.__name__}", (pool_class,), {"ConnectionCls": pinned})
+
+    class PinnedAdapter(HTTPAdapter):
+        def init_poolmanager(self, *args, **kwargs):
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = pools
+
+    session = requests.Session()
+    session.trust_env = False
+    for prefix in ("http://", "https://"):
+        session.mount(prefix, PinnedAdapter(max_retries=0))
+    return session
 
 
 def local_path(url: str, limits: FetchLimits) -> Path | None:
@@ -89,14 +197,31 @@ def local_path(url: str, limits: FetchLimits) -> Path | None:
     raise SourceFetchError("该本地路径不在允许的目录中", "Local path is outside the folders the operator allows")
 
 
-def download(url: str, limits: FetchLimits, session: requests.Session | None = None) -> Path:
+def download(url: str, limits: FetchLimits) -> Path:
     """Download ``url`` into a temporary file and return its path (the
     caller deletes it). Raises SourceFetchError with the reason."""
-    session = session or requests.Session()
     started = time.monotonic()
+    watchdog = _Watchdog(limits.deadline)
+    try:
+        return _download(url, limits, started, watchdog)
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, SourceFetchError):
+        if watchdog.expired:
+            raise _too_slow(limits) from None
+        raise
+    finally:
+        watchdog.cancel()
+
+
+def _too_slow(limits: FetchLimits) -> SourceFetchError:
+    return SourceFetchError(f"下载超过时限（{limits.deadline:.0f} 秒）",
+                            f"Download took longer than {limits.deadline:.0f}s")
+
+
+def _download(url: str, limits: FetchLimits, started: float, watchdog: _Watchdog) -> Path:
     current = url
     for _hop in range(limits.max_redirects + 1):
-        check_url(current, limits)
+        checked = check_url(current, limits)
+        session = _pinned_session(checked.address, watchdog)
         try:
             response = session.get(current, stream=True, allow_redirects=False,
                                    timeout=(limits.connect_timeout, limits.read_timeout),
@@ -108,13 +233,23 @@ def download(url: str, limits: FetchLimits, session: requests.Session | None = N
         if response.is_redirect:
             location = response.headers.get("Location", "")
             response.close()
+            session.close()
             current = urllib.parse.urljoin(current, location)
             continue
         if response.status_code != 200:
             response.close()
+            session.close()
             raise SourceFetchError(f"数据源返回 HTTP {response.status_code}",
                                    f"The source answered HTTP {response.status_code}")
-        return _save(response, limits, started)
+        try:
+            path = _save(response, limits, started)
+        finally:
+            session.close()
+        if watchdog.expired:
+            # The watchdog closed the connection: what arrived is not all.
+            path.unlink()
+            raise _too_slow(limits)
+        return path
     raise SourceFetchError("重定向次数过多", f"More than {limits.max_redirects} redirects")
 
 

@@ -122,6 +122,12 @@ DEFAULT_FORMAT_SPLIT = r"[,，;；/\s]+"
 _TAG_ALLOWED = re.compile(r"^[\w \-.]+$")
 _NAME_PREFIX = re.compile(r"^[a-z0-9][a-z0-9-]{0,19}$")
 MAX_NAME_LENGTH = 100
+# Far beyond any real catalog record (the longest Shanghai title is under
+# 100 characters); a record past them is broken or hostile, and would make
+# every page and search result that shows it unusable.
+MAX_TITLE_LENGTH = 500
+MAX_TEXT_LENGTH = 100_000
+MAX_RESOURCES = 200
 
 
 # --- errors and results ---------------------------------------------------
@@ -140,7 +146,7 @@ class RecordRejected(Exception):
     """A record that cannot become a dataset. ``code`` names the kind of
     problem for counting (``missing-identity``, ``missing-department``,
     ``missing-required``, ``unmapped-value``, ``bad-date``, ``bad-number``,
-    ``bad-value``, ``bad-record``, ``duplicate``, ``conflicting-duplicate``);
+    ``bad-value``, ``bad-record``, ``too-large``, ``duplicate``, ``conflicting-duplicate``);
     ``position`` is the record's 1-based place in the source when known."""
 
     def __init__(self, identity: str | None, field: str | None, reason_zh: str, reason_en: str,
@@ -724,6 +730,7 @@ class Mapping:
             package["resources"] = self._resources(record, package.get("title", ""))
         elif self._resources_from is not None:
             package["resources"] = self._listed_resources(record, package.get("title", ""))
+        _check_sizes(package, identity)
         first, last = package.get("first_published"), package.get("last_updated")
         if first and last and last < first:
             warnings.append(
@@ -861,6 +868,29 @@ class Mapping:
 
 
 # --- value conversions ----------------------------------------------------------
+
+def _check_sizes(package: dict, identity: str) -> None:
+    """Reject a record whose title, texts or resource list are far larger
+    than any catalog record's."""
+    title = package.get("title") or ""
+    if len(title) > MAX_TITLE_LENGTH:
+        raise RecordRejected(
+            identity, "title", f"标题长达 {len(title):,} 个字符，超过上限 {MAX_TITLE_LENGTH}",
+            f"the title is {len(title):,} characters long, more than the {MAX_TITLE_LENGTH} allowed",
+            code="too-large")
+    for key, value in package.items():
+        if isinstance(value, str) and len(value) > MAX_TEXT_LENGTH:
+            raise RecordRejected(
+                identity, key, f"字段 {key} 长达 {len(value):,} 个字符，超过上限 {MAX_TEXT_LENGTH:,}",
+                f"{key} is {len(value):,} characters long, more than the {MAX_TEXT_LENGTH:,} allowed",
+                code="too-large")
+    resources = package.get("resources") or []
+    if len(resources) > MAX_RESOURCES:
+        raise RecordRejected(
+            identity, "resources", f"记录含 {len(resources):,} 个资源，超过上限 {MAX_RESOURCES}",
+            f"the record has {len(resources):,} resources, more than the {MAX_RESOURCES} allowed",
+            code="too-large")
+
 
 def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)

@@ -59,6 +59,10 @@ DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 FORMATS = ("json", "jsonl", "csv", "xlsx", "xls")
 
 _CHUNK = 64 * 1024
+# No catalog record comes near these; a file that does is broken or hostile,
+# and without them one endless line or nesting would be held in memory whole.
+MAX_NESTING = 32
+MAX_LINE_BYTES = 16 * 1024 * 1024
 _SNIFF_BYTES = 64 * 1024
 # A zip's members are inflated by openpyxl; an xlsx compresses its XML
 # roughly tenfold, so allow that much but not a zip bomb.
@@ -281,31 +285,65 @@ class _CappedSource:
 
 # --- JSON ---------------------------------------------------------------
 
-class _JsonObject(dict):
-    """A dict that remembers keys given twice; ijson fills it key by key,
-    so this is the one place a repeated key can be seen."""
-
-    __slots__ = ("repeated",)
-
-    def __init__(self):
-        super().__init__()
-        self.repeated: list[str] = []
-
-    def __setitem__(self, key, value):
-        if key in self:
-            self.repeated.append(key)
-        super().__setitem__(key, value)
+_TOO_DEEP = object()
 
 
-def _plain(value: Any, repeated: list[str]) -> Any:
-    """A copy of a parsed JSON value made of plain dicts, collecting the
-    keys repeated in any object inside it."""
-    if isinstance(value, _JsonObject):
-        repeated.extend(value.repeated)
-        return {key: _plain(item, repeated) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_plain(item, repeated) for item in value]
-    return value
+def _json_values(source: _CappedSource, prefix: str) -> Iterator[tuple[Any, list[str]]]:
+    """Each value at ``prefix`` (ijson's prefix syntax: ``item``,
+    ``data.item``) with the keys repeated in any object inside it, built
+    from ijson's basic events so that nesting is bounded: a value nested
+    more than ``MAX_NESTING`` levels comes out as ``_TOO_DEEP`` and is not
+    built (ijson's own item builder needs memory quadratic in the depth, and
+    recursion over such a value overflows the stack)."""
+    target = prefix.split(".")
+    frames: list[list] = []   # every open container: [is_object, current key]
+    start: int | None = None  # len(frames) when the value being built began
+    stack: list[Any] = []     # containers of the value being built
+    repeated: list[str] = []
+    too_deep = False
+
+    def at_target() -> bool:
+        return len(frames) == len(target) and all(
+            part == (frame[1] if frame[0] else "item") for part, frame in zip(target, frames))
+
+    def attach(value: Any) -> None:
+        top = stack[-1]
+        if frames[-1][0]:
+            key = frames[-1][1]
+            if key in top:
+                repeated.append(key)
+            top[key] = value
+        else:
+            top.append(value)
+
+    for event, value in ijson.basic_parse(source):
+        if event in ("start_map", "start_array"):
+            container = {} if event == "start_map" else []
+            if start is None:
+                if at_target():
+                    start, stack, repeated, too_deep = len(frames), [container], [], False
+            elif not too_deep:
+                if len(stack) >= MAX_NESTING:
+                    too_deep = True
+                else:
+                    attach(container)
+                    stack.append(container)
+            frames.append([event == "start_map", None])
+        elif event == "map_key":
+            frames[-1][1] = value
+        elif event in ("end_map", "end_array"):
+            frames.pop()
+            if start is not None:
+                if len(frames) == start:
+                    yield (_TOO_DEEP if too_deep else stack[0]), repeated
+                    start, stack = None, []
+                elif not too_deep:
+                    stack.pop()
+        elif start is not None:
+            if not too_deep:
+                attach(value)
+        elif at_target():
+            yield value, []
 
 
 _JSON_KIND_ZH = {list: "数组", str: "字符串", bool: "布尔值", type(None): "null"}
@@ -344,11 +382,11 @@ def _read_json_array(source: _CappedSource, prefix: str) -> Iterator[Item]:
         )
     count = 0
     try:
-        for value in ijson.items(source, prefix, map_type=_JsonObject):
+        for value, repeated in _json_values(source, prefix):
             count += 1
-            repeated: list[str] = []
-            value = _plain(value, repeated)
-            if repeated:
+            if value is _TOO_DEEP:
+                yield _nested_too_deeply(count, "item")
+            elif repeated:
                 yield _repeated_keys(count, "item", repeated)
             elif not isinstance(value, dict):
                 yield _not_an_object(count, "item", value)
@@ -361,6 +399,25 @@ def _read_json_array(source: _CappedSource, prefix: str) -> Iterator[Item]:
         raise
 
 
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether containers nest more than ``limit`` levels (iteratively)."""
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            pending.extend((child, depth + 1) for child in item.values() if isinstance(child, (dict, list)))
+        elif isinstance(item, list):
+            pending.extend((child, depth + 1) for child in item if isinstance(child, (dict, list)))
+    return False
+
+
+def _nested_too_deeply(position: int, unit: str) -> BadRecord:
+    return BadRecord(position, unit, f"嵌套超过 {MAX_NESTING} 层，不是目录记录",
+                     f"is nested more than {MAX_NESTING} levels deep, which no catalog record is")
+
+
 _NON_FINITE = re.compile(r"(?<![\w\"])-?(NaN|Infinity)\b")
 
 
@@ -371,6 +428,13 @@ def _json_break(exc: Exception, count: int) -> SourceFormatError:
             f"JSON 中第 {count + 1} 条记录含有 NaN 或 Infinity，这不是合法的 JSON 数值；此前已读取 {count} 条记录",
             f"record {count + 1} of the JSON contains NaN or Infinity, which are not valid JSON "
             f"numbers; {count} records were read before it",
+            records_read=count,
+        )
+    if "invalid bytes in UTF8" in detail:
+        return SourceFormatError(
+            f"JSON 文件须为 UTF-8 编码，但读取 {count} 条记录后遇到非 UTF-8 字节（可能是 GBK/GB18030 编码）",
+            f"JSON must be encoded in UTF-8, but bytes that are not UTF-8 follow the first {count} "
+            f"records (perhaps GBK/GB18030)",
             records_read=count,
         )
     if "premature EOF" in detail:
@@ -409,6 +473,14 @@ def _refuse_constant(name: str) -> Any:
     raise _NonFiniteNumber(name)
 
 
+def _too_long_line() -> SourceFormatError:
+    return SourceFormatError(
+        f"文件中有一行超过 {MAX_LINE_BYTES:,} 字节，不是目录记录（文件可能已损坏）",
+        f"a line of the file is longer than {MAX_LINE_BYTES:,} bytes, which no catalog record "
+        f"is (the file may be damaged)",
+    )
+
+
 def _byte_lines(source: _CappedSource) -> Iterator[bytes]:
     pending = b""
     for chunk in source.chunks():
@@ -416,6 +488,8 @@ def _byte_lines(source: _CappedSource) -> Iterator[bytes]:
         lines = pending.split(b"\n")
         pending = lines.pop()
         yield from lines
+        if len(pending) > MAX_LINE_BYTES:
+            raise _too_long_line()
     if pending:
         yield pending
 
@@ -440,6 +514,9 @@ def _read_json_lines(source: _CappedSource, *, sniffed: bool) -> Iterator[Item]:
         except _RepeatedKeys as exc:
             yield _repeated_keys(line_number, "line", exc.keys)
             continue
+        except RecursionError:
+            yield _nested_too_deeply(line_number, "line")
+            continue
         except _NonFiniteNumber as exc:
             yield BadRecord(
                 line_number, "line",
@@ -462,6 +539,9 @@ def _read_json_lines(source: _CappedSource, *, sniffed: bool) -> Iterator[Item]:
             continue
         if not isinstance(value, dict):
             yield _not_an_object(line_number, "line", value)
+            continue
+        if _depth_exceeds(value, MAX_NESTING):
+            yield _nested_too_deeply(line_number, "line")
             continue
         seen_object = True
         yield value
@@ -543,6 +623,8 @@ def _text_lines(chunks: Iterable[str]) -> Iterator[str]:
             yield pending[start:match.end()]
             start = match.end()
         pending = pending[start:]
+        if len(pending) > MAX_LINE_BYTES:
+            raise _too_long_line()
     if pending:
         yield pending
 

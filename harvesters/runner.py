@@ -115,6 +115,20 @@ class DepartmentDirectory:
         return self.ids[name]
 
 
+def departments_for(harvest_job, site_user: str):
+    """Where a job's records go. A source a sysadmin registered (the city's
+    data centre, say) places each record in the department its mapping
+    names; a source a department's editor or admin registered places every
+    record in that department, so no department can publish in another's
+    name."""
+    source_dataset = model.Package.get(harvest_job.source.id)
+    creator = model.User.get(source_dataset.creator_user_id) if source_dataset.creator_user_id else None
+    if creator is None or creator.sysadmin:
+        return DepartmentDirectory(site_user)
+    owner = source_dataset.owner_org
+    return lambda name: owner
+
+
 def fail_job(harvest_job, message: str) -> list:
     """Close a job whose source could not be read at all: its report says
     why (``message`` is "zh / en"), and nothing is imported or withdrawn."""
@@ -163,11 +177,21 @@ class MappedSourceHarvester:
                 return gather(
                     harvest_job, candidates(records_iter, config["mapping"]),
                     complete=config["complete"], max_withdraw_share=config["max_withdraw_share"],
-                    ensure_department=DepartmentDirectory(site_user),
+                    ensure_department=departments_for(harvest_job, site_user),
                 )
         except (fetching.SourceFetchError, readers.SourceFormatError) as error:
             model.Session.rollback()
             return fail_job(harvest_job, f"{error.reason_zh} / {error.reason_en}")
+        except SERVICE_ERRORS:
+            raise  # the consumer retries the gather once the service is back
+        except Exception:
+            # Anything else a reader or library raises must still close the
+            # job with a reason, not leave its report "running".
+            log.exception("gather of job %s failed", harvest_job.id)
+            model.Session.rollback()
+            return fail_job(harvest_job, "读取数据源时出现意外错误，本次不删除、不导入任何数据 / "
+                                         "An unexpected error occurred while reading the source; "
+                                         "nothing is withdrawn or imported")
 
     def fetch_stage(self, harvest_object):
         # The gather stage read each record whole; the object already holds it.

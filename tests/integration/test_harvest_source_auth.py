@@ -69,3 +69,24 @@ def test_a_bad_mapping_is_refused_with_a_bilingual_reason(people):
         as_user(people["editor_a"], "harvest_source_create", **data)
     message = json.dumps(raised.value.error_dict, ensure_ascii=False)
     assert "没有名为 no-such-portal 的映射" in message and "No mapping named no-such-portal" in message
+
+
+def test_a_departments_own_source_publishes_only_in_that_department(people, tmp_path):
+    """Department B's editor registers an export whose records name other
+    departments (the real Shanghai export names 50 of them): every product
+    lands in B, and no other department gets a product or is created."""
+    import ckan.model as model
+
+    from portal_testing import load_catalog, run_job, write_export
+
+    records = load_catalog("shanghai.json")[:60]
+    data = source_dict("b-source", people["b"]["id"])
+    data["url"] = str(write_export(tmp_path / "b.json", records))
+    source = as_user(people["editor_b"], "harvest_source_create", **data)
+    departments_before = model.Session.query(model.Group).filter_by(is_organization=True).count()
+    report = run_job(source["id"])
+    assert report["added"] > 20
+    owners = {owner for (owner,) in model.Session.query(model.Package.owner_org).filter(
+        model.Package.type != "harvest")}
+    assert owners == {people["b"]["id"]}
+    assert model.Session.query(model.Group).filter_by(is_organization=True).count() == departments_before

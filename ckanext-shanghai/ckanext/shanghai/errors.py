@@ -6,8 +6,9 @@ import json
 import logging
 
 from flask import jsonify, request
+from werkzeug.exceptions import InternalServerError
 
-from ckan.lib.search.common import SearchError, SearchIndexError
+from ckan.lib.search.common import SearchError, SearchIndexError, SolrConnectionError
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,26 @@ def scrub_search_failure(response):
     return response
 
 
+# CKAN's search page catches a Solr outage itself and aborts with a bare,
+# English-only 500 carrying this text; it is answered like the others.
+_SOLR_DOWN_TEXT = "Solr returned an error while searching."
+
+
+def _internal_error_handler(app):
+    earlier = (app.error_handler_spec.get(None, {}).get(500) or {}).get(InternalServerError)
+
+    def handle(error):
+        if _SOLR_DOWN_TEXT in str(getattr(error, "description", "") or ""):
+            return search_unavailable(error)
+        if earlier is not None:
+            return earlier(error)
+        return error
+
+    return handle
+
+
 def register(app) -> None:
-    for error_class in (SearchIndexError, SearchError):
+    for error_class in (SearchIndexError, SearchError, SolrConnectionError):
         app.register_error_handler(error_class, search_unavailable)
+    app.register_error_handler(InternalServerError, _internal_error_handler(app))
     app.after_request(scrub_search_failure)

@@ -4,7 +4,8 @@ from __future__ import annotations
 import ckan.plugins as plugins
 import ckan.plugins.toolkit as tk
 
-from ckanext.shanghai import errors, search, timing
+from ckanext.shanghai import csrf, errors, search, timing
+from ckanext.shanghai.logic import uploads
 
 
 @tk.blanket.config_declarations
@@ -21,6 +22,7 @@ class ShanghaiPlugin(plugins.SingletonPlugin):
     plugins.implements(plugins.IPackageController, inherit=True)
     plugins.implements(plugins.IFacets, inherit=True)
     plugins.implements(plugins.IMiddleware, inherit=True)
+    plugins.implements(plugins.IUploader, inherit=True)
 
     # IConfigurer
 
@@ -43,8 +45,16 @@ class ShanghaiPlugin(plugins.SingletonPlugin):
 
     def make_middleware(self, app, config):
         errors.register(app)
+        csrf.register(app)
         timing.register(app)
         return app
+
+    # IUploader
+
+    def get_resource_uploader(self, data_dict):
+        # Only checks the file; CKAN's own uploader stores it.
+        uploads.check_resource_upload(data_dict)
+        return None
 
     # IFacets
 

@@ -4,7 +4,6 @@ applications and harvest-source health."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import ckan.plugins.toolkit as tk
 from flask import request

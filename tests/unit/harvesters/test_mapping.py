@@ -462,3 +462,33 @@ def test_department_fields_are_known_targets_only_for_their_types():
     guiyang["fields"] = {**guiyang["fields"], "security_level": "安全级别"}
     with pytest.raises(MappingConfigError, match="fields.security_level"):
         load_mapping(guiyang)
+
+
+# --- records far larger than any catalog record ----------------------------------
+
+def _real_shanghai_record() -> dict:
+    return dict(next(r for r in raw_records("shanghai") if r["摘要"] and r["数据格式"]))
+
+
+@pytest.mark.parametrize("field, value, rejected_field", [
+    ("数据集名称", "标" * 1_000_000, "title"),
+    ("数据集名称", "x" * 501, "title"),
+    ("摘要", "长" * 100_001, "notes"),
+    ("数据格式", ",".join(f"F{n}" for n in range(10_000)), "resources"),
+])
+def test_a_record_far_larger_than_any_real_one_is_rejected_naming_the_field(field, value, rejected_field):
+    record = _real_shanghai_record()
+    record[field] = value
+    with pytest.raises(RecordRejected) as rejected:
+        bundled("shanghai").apply(record)
+    assert rejected.value.field == rejected_field
+    assert rejected.value.code == "too-large"
+    assert "上限" in rejected.value.reason_zh and "allowed" in rejected.value.reason_en
+
+
+def test_a_record_at_the_limits_still_maps():
+    record = _real_shanghai_record()
+    record["数据集名称"] = "标" * 500
+    record["数据格式"] = ",".join(f"F{n}" for n in range(200))
+    package = bundled("shanghai").apply(record).package
+    assert len(package["title"]) == 500 and len(package["resources"]) == 200

@@ -413,3 +413,53 @@ def test_a_50000_row_gbk_csv_is_read_in_flat_memory(tmp_path):
     count, peak = _peak_while_iterating(path)
     assert count == 50_000
     assert peak < 20 * 1024 * 1024
+
+
+# --- hostile shapes: nesting, endless lines, wrong encodings --------------------
+
+@pytest.mark.parametrize("opening, closing", [(b'{"a":', b"}"), (b"[", b"]")])
+def test_a_record_nested_100000_deep_is_rejected_and_the_next_one_read(opening, closing):
+    deep = b'{"x":' + opening * 100_000 + b"1" + closing * 100_000 + b"}"
+    tracemalloc.start()
+    try:
+        items = read(b"[" + deep + b', {"title": "next"}]')
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [item.reason_en for item in bad(items)] == [
+        "is nested more than 32 levels deep, which no catalog record is"]
+    assert bad(items)[0].position == 1
+    assert records(items) == [{"title": "next"}]
+    assert peak < 50_000_000
+
+
+def test_a_json_lines_record_nested_too_deeply_is_rejected():
+    very_deep = b'{"a":' * 50_000 + b"1" + b"}" * 50_000
+    just_too_deep = b'{"a":' * 40 + b"1" + b"}" * 40
+    items = read(very_deep + b"\n" + just_too_deep + b'\n{"title": "ok"}\n', "jsonl")
+    assert [(item.position, "32 levels" in item.reason_en) for item in bad(items)] == [(1, True), (2, True)]
+    assert records(items) == [{"title": "ok"}]
+
+
+@pytest.mark.parametrize("fmt, data", [
+    ("jsonl", b'{"title": "' + b"x" * (17 * 1024 * 1024)),
+    ("csv", b"title\n" + b"x" * (17 * 1024 * 1024)),
+])
+def test_an_endless_line_stops_the_file_instead_of_filling_memory(fmt, data):
+    with pytest.raises(SourceFormatError) as stopped:
+        read(data, fmt)
+    assert "longer than" in stopped.value.reason_en and "超过" in stopped.value.reason_zh
+
+
+def test_gbk_json_is_refused_with_the_encoding_named_not_raw_bytes():
+    with pytest.raises(SourceFormatError) as refused:
+        read('[{"数据集名称": "医院床位"}]'.encode("gbk"))
+    assert "GBK" in refused.value.reason_en and "UTF-8" in refused.value.reason_zh
+    assert "\\x" not in str(refused.value)
+
+
+@pytest.mark.parametrize("encoding", ["gbk", "gb18030", "utf-8", "utf-8-sig", "utf-16"])
+def test_csv_text_is_read_by_its_bytes_whatever_it_is_labelled(encoding):
+    title = "上海市医院床位" + ("𠀀𪚥" if encoding in ("gb18030", "utf-8", "utf-8-sig", "utf-16") else "")
+    data = f"数据集名称,数据提供方\n{title},上海市卫生健康委员会\n".encode(encoding)
+    assert records(read(data, "csv")) == [{"数据集名称": title, "数据提供方": "上海市卫生健康委员会"}]

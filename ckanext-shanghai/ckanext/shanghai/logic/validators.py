@@ -28,6 +28,7 @@ __all__ = [
     "shanghai_non_negative_int",
     "shanghai_bbox",
     "shanghai_unified_credit_code",
+    "shanghai_web_url",
 ]
 
 _DATE_PATTERNS = (
@@ -217,3 +218,30 @@ def shanghai_unified_credit_code(value: Any) -> Any:
             f"统一社会信用代码无效：{value!s:.40} / Invalid unified social credit code: {value!s:.40}"
         )
     return str(value).strip().upper()
+
+
+# What browsers ignore inside and around a URL, so "java\tscript:" and
+# " javascript:" are both javascript: to them.
+_URL_IGNORED_INSIDE = re.compile(r"[\t\n\r]")
+_URL_SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
+WEB_SCHEMES = ("http", "https")
+
+
+def shanghai_web_url(value: Any) -> Any:
+    """A link shown to the public: http(s), or no scheme at all (the file
+    name of an uploaded resource, a relative link). javascript:, data:,
+    file:, vbscript: and other schemes are refused: a link with them runs
+    script in the reader's browser or points into the server, and escaping
+    the page does not make it inert."""
+    if value is missing or value is None or value == "":
+        return value
+    if not isinstance(value, str):
+        raise Invalid("网址应为文本 / The address must be text")
+    seen = _URL_IGNORED_INSIDE.sub("", value).lstrip("".join(chr(c) for c in range(0x21)))
+    scheme = _URL_SCHEME.match(seen)
+    if scheme and scheme.group(1).lower() not in WEB_SCHEMES:
+        raise Invalid(
+            f"网址只能使用 http 或 https，不接受「{scheme.group(1)}:」 / "
+            f"Only http and https addresses are accepted, not {scheme.group(1)}:"
+        )
+    return value
