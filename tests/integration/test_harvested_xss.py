@@ -111,3 +111,24 @@ def test_the_checker_sees_live_script():
     assert live_script(f"<html><body>{SVG}</body></html>")
     assert live_script("<html><body><a href=\"java\tscript:alert('xss-a')\">x</a></body></html>")
     assert live_script("<html><body><p>&lt;script&gt;alert('xss-script')&lt;/script&gt;</p></body></html>") == []
+
+
+def test_payloads_stay_quoted_text_in_the_dcat_output(app, tmp_path):
+    """The machine-readable catalog carries the same harvested payloads as
+    RDF literals: served as RDF (never as HTML), and read back by an RDF
+    parser as exactly the text the source sent, so nothing breaks out."""
+    import rdflib
+
+    records = [record("003", "https://data.example.gov.cn/x.csv?q=\"><script>alert('xss-url')</script>")]
+    source = create_source("xss-dcat", str(write_export(tmp_path / "xss.json", records)), {"mapping": LINKED})
+    assert run_job(source["id"])["added"] == 1
+    model.Session.remove()
+    dataset = helpers.call_action("package_search", q="*:*", fq="+dataset_type:dataset")["results"][0]
+    for url in (f"/dataset/{dataset['name']}.ttl", "/catalog.ttl"):
+        response = app.get(url)
+        assert response.status_code == 200, url
+        assert "html" not in response.headers["Content-Type"], (url, response.headers["Content-Type"])
+        graph = rdflib.Graph().parse(data=response.body, format="turtle")
+        titles = {str(title) for title in graph.objects(None, rdflib.namespace.DCTERMS.title)}
+        assert dataset["title"] in titles, url
+        assert dataset["title"].endswith(PAYLOAD)

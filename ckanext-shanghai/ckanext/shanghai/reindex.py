@@ -81,7 +81,8 @@ def rebuild(workers: int = 2, batch: int = 250) -> RebuildResult:
             if child.exitcode:
                 raise RuntimeError(f"a reindex worker failed (exit {child.exitcode})")
     search.commit()
+    in_database = set(ids)
     difference = index_check.IndexDifference(
-        orphaned=[package_id for package_id in index_check.index_state() if package_id not in set(ids)])
+        orphaned=[package_id for package_id in index_check.index_state() if package_id not in in_database])
     index_check.repair(difference)
     return RebuildResult(documents, len(difference.orphaned), time.perf_counter() - started)

@@ -244,4 +244,10 @@ def shanghai_web_url(value: Any) -> Any:
             f"网址只能使用 http 或 https，不接受「{scheme.group(1)}:」 / "
             f"Only http and https addresses are accepted, not {scheme.group(1)}:"
         )
-    return value
+    # Characters a URI may not hold are percent-encoded, as a browser would
+    # send them: the address then stays one link in HTML and a valid IRI in
+    # the DCAT catalog (where one bad address would break the whole page).
+    return _URI_UNSAFE.sub(lambda found: f"%{ord(found.group()):02X}", value)
+
+
+_URI_UNSAFE = re.compile(r'[\x00-\x20"<>\\^`{|}\x7f]')
