@@ -66,14 +66,12 @@ def distinct(records: list[dict], mapping_name: str) -> list[dict]:
     return kept
 
 
-def build(size: int, directory: Path, label: str = "") -> list[tuple[Path, str]]:
+def build(size: int, directory: Path) -> list[tuple[Path, str]]:
     """Write the corpus as one export per portal; returns (path, mapping)."""
     exports = []
     for filename, mapping, title_field, share in PORTALS:
         records = distinct(load(filename), mapping)
-        if label:
-            records = [dict(r, **{title_field: f"{r[title_field]}（{label}）"}) for r in records]
-        path = directory / f"{label or 'corpus'}-{mapping}.json"
+        path = directory / f"corpus-{mapping}.json"
         path.write_text(json.dumps(copies(records, round(size * share), title_field), ensure_ascii=False),
                         encoding="utf-8")
         exports.append((path, mapping))

@@ -8,10 +8,8 @@ bench/results/latest.json. Run by `make bench`; a benchmark, not a test.
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -22,30 +20,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import corpus  # noqa: E402
 import report as bench_report  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CATALOG = ROOT.parent / "shared" / "data" / "catalogs" / "shanghai.json"
-
-DISTRICTS = ["黄浦区", "徐汇区", "长宁区", "静安区", "普陀区", "虹口区", "杨浦区", "闵行区",
-             "宝山区", "嘉定区", "浦东新区", "金山区", "松江区", "青浦区", "奉贤区", "崇明区"]
-
-
-def build_corpus(records: list[dict], size: int, seed: int = 2026) -> list[dict]:
-    """``size`` records built from the real ones: each copy gets its own
-    identity and a district and year in its title, so titles stay real
-    Chinese text but the catalog grows to city scale."""
-    rng = random.Random(seed)
-    corpus = []
-    for number in range(size):
-        base = copy.deepcopy(records[number % len(records)])
-        round_ = number // len(records)
-        if round_:
-            district = rng.choice(DISTRICTS)
-            base["数据集名称"] = f"{district}{base['数据集名称']}（{2015 + round_ % 10}年）"
-            base["详情页网址"] = base["详情页网址"].replace("id=", f"id=R{round_}X", 1)
-        corpus.append(base)
-    return corpus
 
 
 def write_json(records: list[dict], directory: Path, name: str) -> Path:
@@ -269,7 +248,7 @@ def main() -> int:
         again = our_second_run(shanghai["source_id"])
         stock = stock_path(real, args.stock)
         small_gather = gather_only(write_json(relabel(real, "内存"), directory, "memory.json"), "memory")
-        large_path = write_json(build_corpus(relabel(real, "大"), args.large), directory, "large.json")
+        large_path = write_json(corpus.copies(relabel(real, "大"), args.large, "数据集名称"), directory, "large.json")
         large_gather = gather_only(large_path, "large-gather")
         large = queue_path(large_path, "large", args.fetch_consumers, directory) if args.large_import else None
     stock_rate = stock["records_per_second"]

@@ -89,11 +89,8 @@ def count(job_id: str, **increments: int) -> None:
 def reject(job_id: str, identity: str | None, field: str | None, reason_zh: str, reason_en: str,
            position: int | None = None) -> None:
     """Record why a record was not taken, and count it."""
-    _execute(sa.insert(harvest_rejection).values(
-        job_id=job_id, identity=identity, field=field, reason_zh=reason_zh,
-        reason_en=reason_en, position=position,
-    ))
-    count(job_id, rejected=1)
+    reject_many(job_id, [{"identity": identity, "field": field, "reason_zh": reason_zh,
+                          "reason_en": reason_en, "position": position}])
 
 
 def reject_many(job_id: str, rejections: list[dict[str, Any]]) -> None:
@@ -221,10 +218,7 @@ def claimed_by_other_source(source_id: str, package_id: str) -> str | None:
 
 
 def save_imported(source_id: str, identity: str, package_id: str, content_hash: str) -> None:
-    _execute(sa.update(harvest_record).where(
-        harvest_record.c.source_id == source_id, harvest_record.c.identity == identity,
-    ).values(package_id=package_id, content_hash=content_hash, state="active",
-             withdrawn_reason=None, modified=_now()))
+    save_imported_many(source_id, [(identity, package_id, content_hash)])
 
 
 def save_imported_many(source_id: str, imported: list[tuple[str, str, str]]) -> None:
