@@ -71,9 +71,19 @@ class IdleSafeRedisConsumer(harvest_queue.RedisConsumer):
             try:
                 timeout = 1 if self.work_pending else self.poll_seconds
                 popped = self.redis.blpop(self.routing_key, timeout=timeout)
+                if popped is not None:
+                    bodies = [popped[1]]
+                    if self.batch_size > 1:
+                        # Whatever else is already waiting, up to a batch, without blocking.
+                        bodies += self.redis.lpop(self.routing_key, self.batch_size - 1) or []
+                    self.in_hand = bodies
+                    self.touch()
             except (redis.ConnectionError, redis.TimeoutError) as error:
-                # Redis restarting: wait one poll and reconnect rather than die.
+                # Redis restarting: wait one poll and reconnect rather than die
+                # (messages taken just before it went are sent again by the
+                # scheduler's requeue_lost).
                 log.warning("Redis unavailable for %s, retrying: %s", self.routing_key, error)
+                self.in_hand = []
                 self.redis.connection_pool.disconnect()
                 time.sleep(min(self.poll_seconds, 5))
                 continue
@@ -82,13 +92,6 @@ class IdleSafeRedisConsumer(harvest_queue.RedisConsumer):
                 self.work_pending = self.on_idle()
                 continue
             self.busy = True
-            _key, body = popped
-            bodies = [body]
-            if self.batch_size > 1:
-                # Whatever else is already waiting, up to a batch, without blocking.
-                bodies += self.redis.lpop(self.routing_key, self.batch_size - 1) or []
-            self.in_hand = bodies
-            self.touch()
             yield bodies
             self.in_hand = []
 
