@@ -51,6 +51,7 @@ setup(
         "ckan.plugins": [
             "shanghai = ckanext.shanghai.plugin:ShanghaiPlugin",
             "shanghai_portal = ckanext.shanghai.plugin:ShanghaiPortalPlugin",
+            "shanghai_access = ckanext.shanghai.plugin:ShanghaiAccessPlugin",
             "shanghai_agency_export = ckanext.shanghai.harvesters.agency_export:AgencyExportHarvester",
             "shanghai_ckan_api = ckanext.shanghai.harvesters.ckan_api:CkanApiHarvester",
             "shanghai_dcat = ckanext.shanghai.harvesters.dcat:ShanghaiDCATHarvester",

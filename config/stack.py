@@ -62,7 +62,7 @@ SCHEMA_DIR = ROOT / "schemas"
 NOT_DATASET_SCHEMAS = {"presets.yaml", "organization.yaml", "national_themes.yaml"}
 PLUGINS = ("shanghai scheming_datasets scheming_organizations harvest ckan_harvester "
            "shanghai_agency_export shanghai_ckan_api shanghai_dcat activity "
-           "shanghai_portal datastore dcat")
+           "shanghai_portal datastore dcat shanghai_access")
 
 # Apache ECharts for the statistics page, from the npm registry at a pinned
 # version whose tarball must match this integrity (npm view echarts@5.6.0 dist.integrity).

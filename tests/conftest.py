@@ -44,9 +44,9 @@ def run_ckan(ckan_ini):
 def clean_db(reset_db, migrate_db_for, with_plugins):
     """CKAN's clean_db rebuilds only CKAN's own tables; the plugins this
     portal runs (activity, harvest) keep theirs in their own migrations."""
-    reset_db()
-    for plugin in ("activity", "harvest", "shanghai", "shanghai_portal"):
-        migrate_db_for(plugin)
+    from portal_testing import empty_database
+
+    empty_database(reset_db, migrate_db_for)
 
 
 @pytest.fixture

@@ -17,6 +17,19 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 
 CATALOGS = SHARED_DATA / "catalogs"
 
+# Plugins whose tables come from their own migrations (CKAN's reset_db
+# rebuilds only its core tables).
+PLUGIN_MIGRATIONS = ("activity", "harvest", "shanghai", "shanghai_portal", "shanghai_access")
+
+
+def empty_database(reset_db, migrate_db_for, reset_index=None) -> None:
+    """Every table of the portal, empty; the search index too if given."""
+    reset_db()
+    for plugin in PLUGIN_MIGRATIONS:
+        migrate_db_for(plugin)
+    if reset_index is not None:
+        reset_index()
+
 
 def load_catalog(name: str) -> list[dict]:
     return json.loads((CATALOGS / name).read_text(encoding="utf-8"))

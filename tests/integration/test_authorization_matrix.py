@@ -22,7 +22,7 @@ import ckan.plugins as plugins
 import ckan.plugins.toolkit as tk
 from ckan.tests import factories, helpers
 
-from portal_testing import make_department, site_context
+from portal_testing import empty_database, make_department, site_context
 
 ROLES = ("anonymous", "citizen", "editor_a", "admin_a", "editor_b", "sysadmin")
 ENTITLED = {"editor_a", "admin_a", "sysadmin"}
@@ -42,10 +42,7 @@ ADMINS_OF_A = tuple(role in ("admin_a", "sysadmin") for role in ROLES)
 @pytest.fixture(scope="module")
 def world(reset_db, migrate_db_for, reset_index):
     plugins.load_all()
-    reset_db()
-    for plugin in ("activity", "harvest", "shanghai", "shanghai_portal"):
-        migrate_db_for(plugin)
-    reset_index()
+    empty_database(reset_db, migrate_db_for, reset_index)
     a = make_department(name="dept-a", title="甲部门")
     b = make_department(name="dept-b", title="乙部门")
     people = {"citizen": factories.User(), "editor_a": factories.User(), "admin_a": factories.User(),

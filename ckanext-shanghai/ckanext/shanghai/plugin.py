@@ -140,3 +140,58 @@ class ShanghaiPortalPlugin(plugins.SingletonPlugin):
 
         app.after_request(portal.record_downloads)
         return app
+
+
+class ShanghaiAccessPlugin(plugins.SingletonPlugin):
+    """Conditional-open data products: applications, decisions, grants and
+    their audit trail; the gate on files, addresses and DataStore rows."""
+
+    plugins.implements(plugins.IActions)
+    plugins.implements(plugins.IAuthFunctions)
+    plugins.implements(plugins.IBlueprint)
+    plugins.implements(plugins.ITemplateHelpers)
+    plugins.implements(plugins.IPackageController, inherit=True)
+
+    # IActions
+
+    def get_actions(self):
+        from ckanext.shanghai.access import actions, chained
+
+        return _public(actions) | _public(chained) | chained.sql_search_actions()
+
+    # IAuthFunctions
+
+    def get_auth_functions(self):
+        from ckanext.shanghai.access import auth
+
+        return _public(auth)
+
+    # IBlueprint
+
+    def get_blueprint(self):
+        from ckanext.shanghai.access import views
+
+        return [views.shanghai_access]
+
+    # ITemplateHelpers
+
+    def get_helpers(self):
+        from ckanext.shanghai.access import helpers
+
+        return _public(helpers)
+
+    # IPackageController
+
+    def after_dataset_show(self, context, pkg_dict):
+        from ckanext.shanghai.access import policy
+
+        return policy.redact_package(context, pkg_dict)
+
+    def before_dataset_index(self, pkg_dict):
+        from ckanext.shanghai.access import policy
+
+        return policy.shape_index_document(pkg_dict)
+
+
+def _public(module) -> dict:
+    return {name: getattr(module, name) for name in module.__all__}

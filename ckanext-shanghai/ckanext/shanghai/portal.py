@@ -37,7 +37,7 @@ def statistics_json():
 @shanghai_portal.route("/api-guide")
 def api_guide():
     # A product with a table in the DataStore makes the best example.
-    candidates = stats.product_search(q="*:*", fq="res_url:*download*", rows=20)["results"] \
+    candidates = stats.product_search(q="*:*", fq="res_url:*download* -open_condition:conditional", rows=20)["results"] \
         + stats.product_search(q="*:*", rows=1)["results"]
     example = next((p for p in candidates if any(r.get("datastore_active") for r in p["resources"])),
                    candidates[0] if candidates else None)

@@ -94,4 +94,17 @@ def statistics() -> dict:
                              for i in facet_counts("update_frequency")],
         "freshness": freshness_shares(),
         "downloads": [{"day": day, "value": count} for day, count in downloads.downloads_by_day(30)],
+        "access": access_on_time(),
     }
+
+
+def access_on_time() -> dict | None:
+    """Requests for conditional products answered within the city's limit
+    (None without the shanghai_access plugin's tables)."""
+    import ckan.plugins as plugins
+
+    if not plugins.plugin_loaded("shanghai_access"):
+        return None
+    from ckanext.shanghai.access import store
+
+    return store.on_time()

@@ -1,0 +1,2 @@
+"""Conditional-open data products: who may have their data, requests and
+grants, agreements, deadlines and the audit trail."""
