@@ -22,8 +22,13 @@ def open_page(browser, url):
     WebDriverWait(browser, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
-def log_in(browser, base, name, password):
+def log_out(browser, base):
+    open_page(browser, base + "/user/_logout")
     browser.delete_all_cookies()
+
+
+def log_in(browser, base, name, password):
+    log_out(browser, base)
     open_page(browser, base + "/user/login")
     browser.find_element(By.ID, "field-login").send_keys(name)
     browser.find_element(By.ID, "field-password").send_keys(password)
@@ -54,7 +59,14 @@ def person(base, admin_token, name, organization=None, role=None):
     return {"name": name, "password": password, "token": token}
 
 
-def test_apply_approve_download_and_nobody_else(portal, browser, screenshot):
+@pytest.fixture
+def signed_out(portal, browser):
+    """The other browser tests expect an anonymous visitor."""
+    yield
+    log_out(browser, portal["base"])
+
+
+def test_apply_approve_download_and_nobody_else(portal, browser, screenshot, signed_out):
     base, admin_token = portal["base"], portal["admin"]["token"]
     product = api(base, "package_search", q='title:"双公示-行政处罚结果信息"', fq="+open_condition:conditional",
                   rows=5)["results"]

@@ -87,7 +87,8 @@ def request_dict(row: dict[str, Any], viewer: model.User | None = None) -> dict[
     (open) or whether it was answered on time (decided), and its grant."""
     today = store.local_today()
     calendar = store.calendar()
-    out = {key: (value.isoformat() if isinstance(value, (dt.date, dt.datetime)) else value)
+    out = {key: (store.local_time(value).isoformat() if isinstance(value, dt.datetime)
+                 else value.isoformat() if isinstance(value, dt.date) else value)
            for key, value in row.items()}
     out["deadline_working_days"] = store.deadline_limit()
     if row["status"] == "pending":
@@ -367,7 +368,7 @@ def _notify(row: dict[str, Any], event: str) -> None:
 def _agreement_dict(row: dict[str, Any]) -> dict[str, Any]:
     return {"id": row["id"], "organization_id": row["organization_id"], "version": row["version"],
             "city_standard": row["organization_id"] is None, "text_zh": row["text_zh"],
-            "text_en": row["text_en"], "created": row["created"].isoformat()}
+            "text_en": row["text_en"], "created": store.local_time(row["created"]).isoformat()}
 
 
 @tk.side_effect_free

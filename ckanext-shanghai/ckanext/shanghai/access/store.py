@@ -19,7 +19,8 @@ from ckanext.shanghai.access.workdays import Calendar, parse_dates
 __all__ = [
     "agreement", "access_request", "audit", "calendar", "local_today", "now", "current_agreement",
     "agreement_versions", "publish_agreement", "create_request", "get_request", "list_requests",
-    "update_request", "active_grant", "record", "audit_rows", "on_time", "deadline_limit",
+    "update_request", "active_grant", "record", "audit_rows", "on_time", "deadline_limit", "local_date",
+    "local_time", "get_agreement", "unseen_decisions", "mark_seen",
 ]
 
 _metadata = sa.MetaData()
@@ -92,6 +93,11 @@ def local_today() -> dt.date:
 
 def local_date(moment: dt.datetime) -> dt.date:
     return moment.astimezone(_zone()).date()
+
+
+def local_time(moment: dt.datetime) -> dt.datetime:
+    """A stored (UTC) moment on the city's clock, as people read it."""
+    return moment.astimezone(_zone())
 
 
 def calendar() -> Calendar:
@@ -260,6 +266,7 @@ def audit_rows(*, organization_ids: list[str] | None = None, package_id: str | N
     for row in model.Session.execute(query.execution_options(yield_per=1000)):
         item = dict(row._mapping)
         item["detail"] = json.loads(item["detail"]) if item["detail"] else {}
+        item["at"] = local_time(item["at"])
         yield item
 
 
