@@ -128,3 +128,39 @@ def test_dictize_many_matches_package_dictize_for_every_shape():
     for package_id, pair in zip(ids, pairs):
         expected = logic.package_show_default_and_custom_schemas(site_context(), package_id)
         assert pair == expected
+
+
+def test_a_harvested_product_gets_the_document_ckan_itself_would_index(tmp_path):
+    """The batch path adds the harvest origin (object, source id and title)
+    with one query per batch; CKAN's own index_package, with
+    ckanext-harvest's per-package hook, must produce the same document."""
+    import json
+
+    from portal_testing import create_source, load_catalog, run_job, write_export
+
+    export = write_export(tmp_path / "shanghai.json", load_catalog("shanghai.json")[:30])
+    source = create_source("sh-origin", str(export), {"mapping": "shanghai"})
+    assert run_job(source["id"])["added"] > 0
+    search.commit()
+    ids = [package_id for (package_id,) in model.Session.query(model.Package.id).filter(
+        model.Package.type != "harvest", model.Package.state == "active")]
+
+    def document(package_id):
+        return next(iter(search.make_connection().search(q=f'id:"{package_id}"', fl="*", rows=1)))
+
+    ours = {package_id: document(package_id) for package_id in ids}
+    for package_id in ids:
+        search.rebuild(package_id)  # CKAN's own path: package_show, index_package, every hook
+    search.commit()
+    for package_id in ids:
+        stock = document(package_id)
+        mine = ours[package_id]
+        shown = json.loads(mine["validated_data_dict"])
+        origin = shown.get("harvest_source_title") or {e["key"]: e["value"] for e in shown.get("extras", [])}.get(
+            "harvest_source_title")
+        assert origin == "sh-origin"
+        for field in ("data_dict", "validated_data_dict"):
+            assert json.loads(mine[field]) == json.loads(stock[field]), field
+        volatile = {"indexed_ts", "_version_", "data_dict", "validated_data_dict"}
+        assert {k: v for k, v in mine.items() if k not in volatile} == \
+            {k: v for k, v in stock.items() if k not in volatile}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import json
 import logging
 from typing import Any, Iterable, Iterator
 
@@ -23,6 +24,7 @@ from ckan.lib.dictization import model_dictize
 from ckan.lib.plugins import lookup_package_plugin, plugin_validate
 from ckan.lib.search import index as search_index
 from ckan.logic.schema import default_show_package_schema
+from ckan.logic.validators import package_name_validator
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +135,7 @@ def show_pairs(ids: list[str]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
         model.Package.id.in_(list(dictized)))}
     context: dict[str, Any] = {"model": model, "session": model.Session, "ignore_auth": True,
                                "use_cache": False, "validate": False}
-    default_schema = default_show_package_schema()
+    default_schema = _without_name_lookup(default_show_package_schema())
     pairs = []
     for package_id in ids:
         pkg_dict = dictized.get(package_id)
@@ -148,7 +150,7 @@ def show_pairs(ids: list[str]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
                 item.before_resource_show(resource_dict)
         with_default, _ = plugin_validate(object(), context, pkg_dict, default_schema, "package_show")
         package_plugin = lookup_package_plugin(pkg_dict["type"])
-        custom_schema = package_plugin.show_package_schema()
+        custom_schema = _without_name_lookup(package_plugin.show_package_schema())
         if custom_schema == default_schema:
             with_custom = with_default
         else:
@@ -156,6 +158,16 @@ def show_pairs(ids: list[str]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
         logic.apply_after_dataset_show_plugins(context, with_custom)
         pairs.append((with_default, with_custom))
     return pairs
+
+
+def _without_name_lookup(schema: dict[str, Any]) -> dict[str, Any]:
+    """The show schema without package_name_validator: it only reports a
+    name taken by another package (one query per package), never changes
+    the value, and package_show discards a show validation's errors; the
+    dicts are the same without it."""
+    if package_name_validator not in schema.get("name", ()):
+        return schema
+    return dict(schema, name=[v for v in schema["name"] if v is not package_name_validator])
 
 
 class _CollectingConnection:
@@ -207,8 +219,9 @@ def index_pairs(pairs: list[tuple[dict[str, Any], dict[str, Any]]], commit: bool
     docs: list[dict[str, Any]] = []
     # Held while indexing: index_package and the harvest plugin's
     # before_dataset_index then find these in the session, not by a query each.
-    held = _load_for_indexing([default["id"] for default, _custom in pairs])
-    with collected_solr_adds(docs):
+    ids = [default["id"] for default, _custom in pairs]
+    held = model.Session.query(model.Package).filter(model.Package.id.in_(ids)).all()
+    with collected_solr_adds(docs), _harvest_origins_of(ids):
         for default, custom in pairs:
             package_index.update_dict(dict(default, with_custom_schema=custom), defer_commit=True)
     send_documents(docs, commit=commit)
@@ -216,17 +229,67 @@ def index_pairs(pairs: list[tuple[dict[str, Any], dict[str, Any]]], commit: bool
     return len(docs)
 
 
-def _load_for_indexing(ids: list[str]) -> list[Any]:
-    held: list[Any] = model.Session.query(model.Package).filter(model.Package.id.in_(ids)).all()
+@contextlib.contextmanager
+def _harvest_origins_of(ids: list[str]) -> Iterator[None]:
+    """ckanext-harvest's before_dataset_index looks up each package's
+    current harvest object (one query per package) to add its object id,
+    source id and source title to the document. Within the block its hook
+    finds them in one query for the whole batch and adds them the same way
+    (the equivalence test compares the documents with package_create's)."""
+    harvest_plugin = plugins.get_plugin("harvest") if plugins.plugin_loaded("harvest") else None
+    if harvest_plugin is None:
+        yield
+        return
+    from ckanext.harvest.model import HarvestObject, HarvestSource
+
+    rows = model.Session.query(HarvestObject.package_id, HarvestObject.id, HarvestSource.id, HarvestSource.title) \
+        .join(HarvestSource, HarvestSource.id == HarvestObject.harvest_source_id) \
+        .filter(HarvestObject.package_id.in_(ids), HarvestObject.current.is_(True)) \
+        .order_by(HarvestObject.import_finished.asc().nullslast()).all()
+    # Last wins: the order is the reverse of the hook's "first by
+    # import_finished desc" (where PostgreSQL puts NULL first).
+    origins = {package_id: (("harvest_object_id", object_id), ("harvest_source_id", source_id),
+                            ("harvest_source_title", source_title))
+               for package_id, object_id, source_id, source_title in rows}
+
+    def before_dataset_index(doc: dict[str, Any]) -> dict[str, Any]:
+        if isinstance(doc.get("status"), dict):  # as the hook does for Solr 8
+            try:
+                doc["status"] = json.dumps(doc["status"])
+            except ValueError:
+                doc.pop("status", None)
+        origin = origins.get(doc["id"])
+        if origin is None:
+            return doc
+        for field in ("data_dict", "validated_data_dict"):
+            stored = json.loads(doc[field])
+            for key, value in origin:
+                _set_top_or_extra(stored, key, value)
+            doc[field] = json.dumps(stored)
+        for key, value in origin:
+            doc.setdefault(key, value)
+        return doc
+
+    harvest_plugin.before_dataset_index = before_dataset_index
     try:
-        from ckanext.harvest.model import HarvestObject, HarvestSource
-    except ImportError:
-        return held
-    source_ids = {row.harvest_source_id for row in model.Session.query(HarvestObject.harvest_source_id).filter(
-        HarvestObject.package_id.in_(ids), HarvestObject.current.is_(True)).distinct()}
-    if source_ids:
-        held += model.Session.query(HarvestSource).filter(HarvestSource.id.in_(source_ids)).all()
-    return held
+        yield
+    finally:
+        del harvest_plugin.before_dataset_index
+
+
+def _set_top_or_extra(stored: dict[str, Any], key: str, value: Any) -> None:
+    """A field of the schema is set in place; anything else is an extra."""
+    if key in stored:
+        stored[key] = value
+        return
+    extras = stored.get("extras")
+    if not extras:
+        extras = stored["extras"] = []
+    for extra in extras:
+        if extra.get("key") == key:
+            extra["value"] = value
+            return
+    extras.append({"key": key, "value": value})
 
 
 def index_many(ids: list[str], commit: bool = False) -> int:

@@ -111,7 +111,7 @@ def shape_index_document(doc: dict[str, Any]) -> dict[str, Any]:
     """Before indexing: the index (which answers package_search, its ``fl``
     fields and package_show's cache) never holds a conditional product's
     linked-file addresses, so no query can read or probe them."""
-    if doc.get("open_condition") != CONDITIONAL:
+    if doc.get("open_condition") != CONDITIONAL or not any(doc.get("res_url") or []):
         return doc
     for key in ("data_dict", "validated_data_dict"):
         if isinstance(doc.get(key), str):
