@@ -1,11 +1,15 @@
 """Helpers the tests share: departments as the organization schema wants
-them, real catalog exports, and running a harvest job synchronously through
+them, real catalog exports, running a harvest job synchronously through
 ckanext-harvest's own gather and fetch/import stages (the pattern of its
-run_harvest test helper), without the queue."""
+run_harvest test helper) without the queue, and stopping and starting the
+test stack's own services."""
 import json
 import os
+import socket
 import subprocess
+import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import ckan.model as model
 import ckan.plugins.toolkit as tk
@@ -13,6 +17,7 @@ from ckanext.harvest import queue as harvest_queue
 from ckanext.harvest.model import HarvestJob, HarvestObject
 
 ROOT = Path(__file__).resolve().parents[1]
+STATE = Path(os.environ.get("SHANGHAI_TEST_STATE", ".local/test"))
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 CATALOGS = SHARED_DATA / "catalogs"
@@ -98,3 +103,49 @@ def start_ckan(ckan_ini: Path, *args: str, log: Path) -> subprocess.Popen:
     return subprocess.Popen([ckan_command, "-c", str(ckan_ini), *args], stdout=log.open("ab"),
                             stderr=subprocess.STDOUT, start_new_session=True,
                             env=dict(os.environ, CKAN_INI=str(ckan_ini)))
+
+
+# -- services of the test stack ------------------------------------------------
+
+def port_of(url_key: str) -> int:
+    """The port of the service a configuration URL names (``solr_url`` ...)."""
+    return urlsplit(tk.config[url_key]).port
+
+
+def _port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def stop_service(name: str, stop_signal: int, port: int) -> None:
+    """Stop one of the stack's services (config/stack.py recorded its process
+    group) and wait until its port is closed."""
+    os.killpg(int((STATE / "run" / f"{name}.pid").read_text()), stop_signal)
+    deadline = time.monotonic() + 60
+    while _port_open(port) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+def start_service(name: str, port: int) -> None:
+    """Start a stopped service again as config/stack.py first started it, and
+    wait for its port; the stack's stop finds it by the pid file."""
+    run = STATE / "run"
+    started = json.loads((run / f"{name}.json").read_text())
+    log = (STATE / "logs" / f"{name}.log").open("ab")
+    process = subprocess.Popen(started["argv"], cwd=started["cwd"], stdout=log, stderr=subprocess.STDOUT,
+                               stdin=subprocess.DEVNULL, start_new_session=True)
+    (run / f"{name}.pid").write_text(str(process.pid))
+    deadline = time.monotonic() + 180
+    while not _port_open(port):
+        assert time.monotonic() < deadline and process.poll() is None, f"{name} did not come back"
+        time.sleep(0.5)
+
+
+def restart_service(name: str, stop_signal: int, port: int, down_seconds: float = 2) -> None:
+    """Stop one of the stack's services, leave it down a moment, start it again."""
+    stop_service(name, stop_signal, port)
+    time.sleep(down_seconds)
+    start_service(name, port)

@@ -1,24 +1,33 @@
 """Configuration hardening as a user or operator notices it: forms refuse a
 POST without their CSRF token; every install gets its own secrets; no error
-page or API answer names the Solr or database address (Solr down, or a bad
-query); uploads are data files within the size limit, never web pages,
-SVG or programs."""
+page or API answer names the Solr or database address (Solr or PostgreSQL
+down, or a bad query), a malformed query is answered as the asker's error,
+and the portal serves again once PostgreSQL is back; uploads are data files
+within the size limit, never web pages, SVG or programs."""
 from __future__ import annotations
 
 import importlib.util
 import io
+import json
 import re
+import signal
 import stat
 import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import psycopg2
 import pytest
 
 import ckan.model as model
 import ckan.plugins.toolkit as tk
 from ckan.tests import factories, helpers
 
-from portal_testing import ROOT, make_department
+from portal_testing import ROOT, make_department, port_of, start_service, stop_service
 
 # --- CSRF --------------------------------------------------------------------
 
@@ -109,13 +118,12 @@ def _leaks(body: str) -> list[str]:
     return [address for address in _addresses() if address in body]
 
 
+# A malformed q is test_a_malformed_query_answers_a_bilingual_400's.
 @pytest.mark.usefixtures("with_plugins", "clean_db", "clean_index")
 @pytest.mark.parametrize("url", [
-    "/api/3/action/package_search?q=title:(",
     "/api/3/action/package_search?q=*:*&fq={!join from=id to=id}title:x",
     "/api/3/action/package_search?q=*:*&sort=no_such_field asc",
     "/api/3/action/package_search?q=*:*&facet.field=[\"no such\"",
-    "/dataset/?q=title:(",
     "/dataset/?q=*:*&sort=no_such_field asc",
 ])
 def test_a_bad_query_answers_without_service_addresses(app, url):
@@ -151,6 +159,136 @@ def test_with_solr_down_pages_and_api_answer_without_service_addresses(app, monk
     assert "Traceback" not in body
     if response.status_code == 503:
         assert "检索服务暂时不可用" in body and "search service is unavailable" in body
+
+
+# --- a malformed query -------------------------------------------------------------
+
+SOLR_INTERNALS = ("SyntaxError", "org.apache", "Cannot parse", "solr", "Solr", "Traceback")
+
+
+@pytest.mark.usefixtures("with_plugins", "clean_db", "clean_index")
+@pytest.mark.parametrize("url", [
+    "/organization/dept-a?q=title:(",
+    "/dataset/?q=title:(",
+    "/api/3/action/package_search?q=title:(",
+])
+def test_a_malformed_query_answers_a_bilingual_400(app, url):
+    make_department(name="dept-a")
+    response = app.get(url)
+    body = response.body
+    assert response.status_code == 400, body[:2000]
+    assert "检索语句有误" in body and "The search query is not valid" in body
+    assert [text for text in SOLR_INTERNALS if text in body] == [] and _leaks(body) == [], body[:2000]
+    if url.startswith("/api/"):
+        assert response.json["success"] is False and response.json["error"]["__type"] == "Search Query Error"
+    # The same place with the bracket closed answers: the 400 was the query's.
+    assert app.get(url.replace("title:(", "title:(x)")).status_code == 200
+
+
+# --- PostgreSQL down ------------------------------------------------------------------
+
+OUTAGE_DATASET = "outage-hospital-beds"
+OUTAGE_URLS = ["/dataset/", f"/dataset/{OUTAGE_DATASET}", f"/api/3/action/package_show?id={OUTAGE_DATASET}",
+               "/api/3/action/package_search?q=床位"]
+
+
+def _served(base: str, path: str) -> tuple[int, str]:
+    """GET ``path`` from the served portal: its status and body."""
+    try:
+        with urllib.request.urlopen(base + urllib.parse.quote(path, safe="/?=&:"), timeout=60) as response:
+            return response.status, response.read().decode("utf-8")
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode("utf-8")
+
+
+@pytest.fixture
+def outage_dataset(with_plugins, clean_db, clean_index):
+    department = make_department(name="outage-dept")
+    return factories.Dataset(name=OUTAGE_DATASET, title="上海市医院床位信息", owner_org=department["id"],
+                             data_domain="health", update_frequency="annual", open_condition="unconditional")
+
+
+def _database_details() -> list[str]:
+    """What an answer must not tell of the database: its address, name and
+    user, and the libraries that reached it."""
+    url = urllib.parse.urlsplit(tk.config["sqlalchemy.url"])
+    return [str(url.port), url.hostname, url.path.strip("/"), url.username,
+            "psycopg", "sqlalchemy", "OperationalError", "Traceback"]
+
+
+def _assert_database_unavailable(path: str, status: int, body: str) -> None:
+    assert status == 503, (path, status, body[:2000])
+    assert "数据库服务暂时不可用" in body and "The database service is unavailable" in body, (path, body[:2000])
+    assert [detail for detail in _database_details() if detail in body] == [], (path, body[:2000])
+    if path.startswith("/api/"):
+        assert json.loads(body)["error"]["__type"] == "Database Unavailable"
+
+
+def _assert_served(base: str) -> None:
+    """Every outage URL answers 200 with the dataset in it."""
+    for path in OUTAGE_URLS:
+        status, body = _served(base, path)
+        assert status == 200 and OUTAGE_DATASET in body, (path, status, body[:2000])
+
+
+def _start_postgres(port: int) -> None:
+    """Start the stack's PostgreSQL again and wait until it takes connections
+    (its port opens before it has finished starting up)."""
+    start_service("postgres", port)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            psycopg2.connect(tk.config["sqlalchemy.url"], connect_timeout=2).close()
+            break
+        except psycopg2.OperationalError:
+            assert time.monotonic() < deadline, "PostgreSQL did not take connections again"
+            time.sleep(0.3)
+    model.Session.remove()
+
+
+@pytest.mark.slow
+def test_with_postgresql_down_pages_and_api_answer_503_then_recover(served_portal, outage_dataset):
+    _assert_served(served_portal)
+    port = port_of("sqlalchemy.url")
+    stop_service("postgres", signal.SIGINT, port)
+    try:
+        for path in OUTAGE_URLS:
+            _assert_database_unavailable(path, *_served(served_portal, path))
+    finally:
+        _start_postgres(port)
+    # The same web process serves again: no broken session or connection kept.
+    _assert_served(served_portal)
+
+
+@pytest.mark.slow
+def test_postgresql_failing_during_a_request_answers_503_then_recovers(served_portal, outage_dataset):
+    """PostgreSQL stops while a page and an API call wait on it. CKAN's action
+    API catches that failure itself (a plain 500); both still answer 503."""
+    paths = [f"/dataset/{OUTAGE_DATASET}", f"/api/3/action/package_show?id={OUTAGE_DATASET}"]
+    port = port_of("sqlalchemy.url")
+    holder = psycopg2.connect(tk.config["sqlalchemy.url"])
+    stopped = False
+    try:
+        with holder.cursor() as cursor, ThreadPoolExecutor(len(paths)) as pool:
+            cursor.execute("LOCK TABLE package IN ACCESS EXCLUSIVE MODE")
+            answers = [pool.submit(_served, served_portal, path) for path in paths]
+            deadline = time.monotonic() + 30
+            while True:
+                # pg_locks is live; pg_stat_activity would be this transaction's snapshot.
+                cursor.execute("SELECT count(*) FROM pg_locks WHERE relation = 'package'::regclass AND NOT granted")
+                if cursor.fetchone()[0] >= len(paths):
+                    break
+                assert time.monotonic() < deadline, "the requests never reached the database"
+                time.sleep(0.1)
+            stop_service("postgres", signal.SIGINT, port)
+            stopped = True
+            for path, answer in zip(paths, answers):
+                _assert_database_unavailable(path, *answer.result(timeout=60))
+    finally:
+        holder.close()
+        if stopped:
+            _start_postgres(port)
+    _assert_served(served_portal)
 
 
 # --- uploads ------------------------------------------------------------------------

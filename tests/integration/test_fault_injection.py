@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import http.server
 import json
-import os
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -26,11 +24,10 @@ from ckanext.harvest.model import HarvestJob, HarvestObject
 from ckanext.shanghai import index_check
 from ckanext.shanghai.harvesters import records
 
-from portal_testing import create_source, load_catalog, site_context, start_ckan
+from portal_testing import create_source, load_catalog, port_of, restart_service, site_context, start_ckan
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("clean_db", "clean_index")]
 
-STATE = Path(os.environ.get("SHANGHAI_TEST_STATE", ".local/test"))
 UNDISTURBED: dict[str, dict] = {}
 
 
@@ -76,42 +73,6 @@ def trial_ini(ckan_ini, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("faults") / "trial.ini"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
-
-
-# -- services of the test stack ------------------------------------------------
-
-def _port_open(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-def restart_service(name: str, stop_signal: int, port: int, down_seconds: float = 2) -> None:
-    """Stop one of the stack's services (config/stack.py recorded how it
-    started), leave it down a moment, start it again and wait for its port."""
-    run = STATE / "run"
-    pid = int((run / f"{name}.pid").read_text())
-    started = json.loads((run / f"{name}.json").read_text())
-    os.killpg(pid, stop_signal)
-    deadline = time.monotonic() + 60
-    while _port_open(port) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    time.sleep(down_seconds)
-    log = (STATE / "logs" / f"{name}.log").open("ab")
-    process = subprocess.Popen(started["argv"], cwd=started["cwd"], stdout=log, stderr=subprocess.STDOUT,
-                               stdin=subprocess.DEVNULL, start_new_session=True)
-    (run / f"{name}.pid").write_text(str(process.pid))
-    deadline = time.monotonic() + 180
-    while not _port_open(port):
-        assert time.monotonic() < deadline and process.poll() is None, f"{name} did not come back"
-        time.sleep(0.5)
-
-
-def _port_of(url_key: str) -> int:
-    from urllib.parse import urlsplit
-    return urlsplit(tk.config[url_key]).port
 
 
 # -- the harvest -----------------------------------------------------------------
@@ -191,11 +152,11 @@ def inject(fault: str, harvest: Harvest, job_id: str) -> None:
     if fault in ("fetch-killed", "scheduler-killed"):
         harvest.kill_and_restart("fetch" if fault == "fetch-killed" else "scheduler")
     elif fault == "redis-restarted":
-        restart_service("redis", signal.SIGTERM, _port_of("ckan.redis.url"))
+        restart_service("redis", signal.SIGTERM, port_of("ckan.redis.url"))
     elif fault == "solr-restarted":
-        restart_service("solr", signal.SIGTERM, _port_of("solr_url"))
+        restart_service("solr", signal.SIGTERM, port_of("solr_url"))
     elif fault == "postgres-restarted":
-        restart_service("postgres", signal.SIGINT, _port_of("sqlalchemy.url"))
+        restart_service("postgres", signal.SIGINT, port_of("sqlalchemy.url"))
     else:
         raise AssertionError(fault)
 

@@ -2,11 +2,6 @@
 is a real CKAN: this project's own, served by gunicorn on the test port over
 the same test database, with the harvest limited to one remote organization."""
 import json
-import os
-import subprocess
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
@@ -18,30 +13,6 @@ from ckanext.shanghai.harvesters.mapping import department_slug
 from portal_testing import make_department, run_job, site_context
 
 CORE = dict(update_frequency="monthly", open_condition="unconditional")
-
-
-@pytest.fixture
-def served_portal(ckan_ini, tmp_path):
-    """The portal under gunicorn at http://127.0.0.1:$SHANGHAI_TEST_PORT."""
-    port = os.environ["SHANGHAI_TEST_PORT"]
-    venv_bin = Path(os.sys.executable).parent
-    process = subprocess.Popen(
-        [str(venv_bin / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "1",
-         "ckanext.shanghai.wsgi:application"],
-        env=dict(os.environ, CKAN_INI=str(ckan_ini)), stdout=(tmp_path / "web.log").open("wb"),
-        stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/api/3/action/status_show", timeout=2):
-                break
-        except OSError:
-            assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "web.log").read_text()
-            time.sleep(0.3)
-    yield base
-    process.terminate()
-    process.wait(timeout=30)
 
 
 def harvested() -> dict[str, dict]:

@@ -1,11 +1,14 @@
-"""Actions the portal adds: harvest job reports."""
+"""Actions the portal adds (harvest job reports) and changes (a search
+query Solr cannot parse is refused as the asker's error)."""
 from __future__ import annotations
 
 import ckan.plugins.toolkit as tk
+from ckan.lib.search.common import SearchError
 
+from ckanext.shanghai import errors
 from ckanext.shanghai.harvesters import records
 
-__all__ = ["shanghai_harvest_report"]
+__all__ = ["shanghai_harvest_report", "package_search"]
 
 
 @tk.side_effect_free
@@ -35,3 +38,22 @@ def shanghai_harvest_report(context, data_dict):
         "rejections": records.rejections_for_job(
             job_id, limit=int(limit) if limit is not None else None, offset=int(data_dict.get("offset") or 0)),
     }
+
+
+@tk.chained_action
+@tk.side_effect_free
+def package_search(up_func, context, data_dict):
+    """CKAN's package_search, but a query Solr or CKAN refuses as written
+    (``title:(``, an unknown sort field, a local parameter) raises
+    :class:`ckanext.shanghai.errors.InvalidSearchQuery` with a bilingual
+    message instead of a SearchError carrying Solr's own text, so the API
+    and the search pages answer 400 rather than "search unavailable".
+
+    :raises InvalidSearchQuery: the query is at fault
+    """
+    try:
+        return up_func(context, data_dict)
+    except SearchError as error:
+        if not errors.query_at_fault(error):
+            raise
+        raise errors.refuse_query(error) from error
