@@ -55,7 +55,7 @@ def wait_for(check, what: str, timeout: float, step: float = 2.0):
     raise AssertionError(f"{what} not ready after {timeout:.0f}s (last: {last!r})")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def portal(ckan_ini, tmp_path_factory):
     """Base URL of the served portal with the demo loaded; yields a dict."""
     port = int(os.environ.get("SHANGHAI_TEST_PORT", "5055"))
@@ -114,7 +114,7 @@ def portal(ckan_ini, tmp_path_factory):
                     pass
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
