@@ -7,7 +7,6 @@ import datetime as dt
 import logging
 from typing import Any
 
-import ckan.authz as authz
 import ckan.model as model
 import ckan.plugins.toolkit as tk
 
@@ -58,6 +57,17 @@ def _page(data_dict: dict, default_limit: int) -> tuple[int, int]:
     return limit, offset
 
 
+def _check_last_day(day: dt.date, field: str, past: tuple[str, str], too_far: tuple[str, str]) -> None:
+    """A period asked for, or a grant's expiry: from today (city time) to
+    at most max_grant_days ahead."""
+    today = store.local_today()
+    max_days = int(tk.config.get("ckanext.shanghai.access.max_grant_days"))
+    if day < today:
+        raise _error(field, *past)
+    if day > today + dt.timedelta(days=max_days):
+        raise _error(field, too_far[0].format(max_days), too_far[1].format(max_days))
+
+
 def _user(context: dict) -> model.User:
     user = policy.user_of(context)
     if user is None:
@@ -82,7 +92,7 @@ def _organization_id(data_dict: dict, field: str = "organization") -> str:
     return group.id
 
 
-def request_dict(row: dict[str, Any], viewer: model.User | None = None) -> dict[str, Any]:
+def request_dict(row: dict[str, Any]) -> dict[str, Any]:
     """A request as the API and pages show it, with its working days left
     (open) or whether it was answered on time (decided), and its grant."""
     today = store.local_today()
@@ -98,9 +108,9 @@ def request_dict(row: dict[str, Any], viewer: model.User | None = None) -> dict[
     else:
         out["working_days_left"] = None
         out["overdue"] = False
-        out["answered_on_time"] = (store.local_date(row["decided"]) <= row["deadline"]) if row.get("decided") else None
-    out["grant_active"] = (row["status"] == "approved" and row.get("revoked") is None
-                           and row.get("expires") is not None and row["expires"] >= today)
+        out["answered_on_time"] = store.answered_on_time(row["decided"], row["deadline"]) \
+            if row.get("decided") else None
+    out["grant_active"] = store.grant_is_active(row, today)
     agreement = store.get_agreement(row["agreement_id"])
     out["agreement_version"] = agreement["version"] if agreement else None
     out["agreement_is_city_standard"] = bool(agreement) and agreement["organization_id"] is None
@@ -115,8 +125,8 @@ def _load_request(data_dict: dict) -> dict[str, Any]:
 
 
 def _with_names(row: dict[str, Any]) -> dict[str, Any]:
-    _, rows = store.list_requests(package_id=row["package_id"], user_id=row["user_id"], limit=1000)
-    return next((r for r in rows if r["id"] == row["id"]), row)
+    _, rows = store.list_requests(request_id=row["id"], limit=1)
+    return rows[0] if rows else row
 
 
 # --------------------------------------------------------------------------
@@ -143,12 +153,8 @@ def shanghai_access_request_create(context, data_dict):
     intended_use = _text(data_dict, "intended_use", "使用场景", "The intended use")
     applicant_org = _text(data_dict, "applicant_org", "申请单位", "The applicant organisation")
     period_end = _date(data_dict, "period_end", "使用期限", "The period's end")
-    today = store.local_today()
-    max_days = int(tk.config.get("ckanext.shanghai.access.max_grant_days"))
-    if period_end < today:
-        raise _error("period_end", "使用期限不能早于今天", "The period cannot end before today")
-    if period_end > today + dt.timedelta(days=max_days):
-        raise _error("period_end", f"使用期限最长 {max_days} 天", f"The period can be at most {max_days} days")
+    _check_last_day(period_end, "period_end", ("使用期限不能早于今天", "The period cannot end before today"),
+                    ("使用期限最长 {} 天", "The period can be at most {} days"))
     if not tk.asbool(data_dict.get("accept_agreement")):
         raise _error("accept_agreement", "请阅读并同意数据使用协议", "Read and accept the data use agreement")
     agreement = store.current_agreement(package.owner_org)
@@ -180,7 +186,7 @@ def shanghai_access_request_create(context, data_dict):
                  request_id=row["id"], detail={"agreement_id": agreement["id"], "version": agreement["version"],
                                                "city_standard": agreement["organization_id"] is None})
     model.repo.commit()
-    return request_dict(_with_names(row), user)
+    return request_dict(_with_names(row))
 
 
 @tk.side_effect_free
@@ -196,7 +202,7 @@ def shanghai_access_request_show(context, data_dict):
         store.update_request(row["id"], row["status"], unseen=False)
         model.repo.commit()
         row["unseen"] = False
-    return request_dict(_with_names(row), user)
+    return request_dict(_with_names(row))
 
 
 @tk.side_effect_free
@@ -232,17 +238,13 @@ def shanghai_access_request_list(context, data_dict):
         user_id = user.id
     elif scope == "queue":
         user_id = None
-        organization_ids = administered(user)
-        if data_dict.get("organization"):
-            wanted = _organization_id(data_dict)
-            if organization_ids is not None and wanted not in organization_ids:
-                raise tk.NotAuthorized("只能查看本部门的申请 / Only your own department's requests")
-            organization_ids = [wanted]
+        organization_ids = departments_in_view(
+            user, data_dict, "只能查看本部门的申请 / Only your own department's requests")
     else:
         raise _error("scope", "scope 应为 mine 或 queue", "scope must be mine or queue")
     count, rows = store.list_requests(user_id=user_id, organization_ids=organization_ids,
                                       package_id=package_id, status=status, limit=limit, offset=offset)
-    result = {"count": count, "results": [request_dict(r, user) for r in rows]}
+    result = {"count": count, "results": [request_dict(r) for r in rows]}
     if scope == "queue" and organization_ids and len(organization_ids) == 1:
         result["on_time"] = store.on_time(organization_ids[0])
     elif scope == "queue":
@@ -255,6 +257,19 @@ def administered(user: model.User) -> list[str] | None:
     if user.sysadmin:
         return None
     return [group.id for group in user.get_groups("organization", "admin")]
+
+
+def departments_in_view(user: model.User, data_dict: dict, refusal: str) -> list[str] | None:
+    """The departments a queue or audit request covers: the one asked for
+    (``organization``), if ``user`` administers it, else all they administer
+    (None: all, for a sysadmin)."""
+    organization_ids = administered(user)
+    if data_dict.get("organization"):
+        wanted = _organization_id(data_dict)
+        if organization_ids is not None and wanted not in organization_ids:
+            raise tk.NotAuthorized(refusal)
+        return [wanted]
+    return organization_ids
 
 
 def shanghai_access_request_decide(context, data_dict):
@@ -279,12 +294,8 @@ def shanghai_access_request_decide(context, data_dict):
     if decision == "approve":
         expires = _date(data_dict, "expires", "授权截止日期", "The expiry") if data_dict.get("expires") \
             else row["period_end"]
-        today = store.local_today()
-        max_days = int(tk.config.get("ckanext.shanghai.access.max_grant_days"))
-        if expires < today:
-            raise _error("expires", "授权截止日期不能早于今天", "The expiry cannot be before today")
-        if expires > today + dt.timedelta(days=max_days):
-            raise _error("expires", f"授权最长 {max_days} 天", f"Access can run for at most {max_days} days")
+        _check_last_day(expires, "expires", ("授权截止日期不能早于今天", "The expiry cannot be before today"),
+                        ("授权最长 {} 天", "Access can run for at most {} days"))
         fields.update(status="approved", expires=expires)
     else:
         fields.update(status="rejected")
@@ -296,11 +307,11 @@ def shanghai_access_request_decide(context, data_dict):
     store.record("approve" if decision == "approve" else "reject", actor=user,
                  organization_id=row["organization_id"], package_id=row["package_id"], request_id=row["id"],
                  detail={"reason": reason, "expires": fields.get("expires"),
-                         "on_time": store.local_date(fields["decided"]) <= row["deadline"]})
+                         "on_time": store.answered_on_time(fields["decided"], row["deadline"])})
     model.repo.commit()
     updated = _with_names(updated)
     _notify(updated, "approved" if decision == "approve" else "rejected")
-    return request_dict(updated, user)
+    return request_dict(updated)
 
 
 def shanghai_access_grant_revoke(context, data_dict):
@@ -325,7 +336,7 @@ def shanghai_access_grant_revoke(context, data_dict):
     model.repo.commit()
     updated = _with_names(updated)
     _notify(updated, "revoked")
-    return request_dict(updated, user)
+    return request_dict(updated)
 
 
 def shanghai_access_request_withdraw(context, data_dict):
@@ -342,7 +353,7 @@ def shanghai_access_request_withdraw(context, data_dict):
     store.record("withdraw", actor=user, organization_id=row["organization_id"], package_id=row["package_id"],
                  request_id=row["id"])
     model.repo.commit()
-    return request_dict(_with_names(updated), user)
+    return request_dict(_with_names(updated))
 
 
 def _notify(row: dict[str, Any], event: str) -> None:
@@ -432,22 +443,22 @@ def shanghai_access_audit_list(context, data_dict):
     :param offset: skip this many
     """
     tk.check_access("shanghai_access_audit_list", context, data_dict)
-    user = _user(context)
-    organization_ids = administered(user)
-    if data_dict.get("organization"):
-        wanted = _organization_id(data_dict)
-        if organization_ids is not None and wanted not in organization_ids:
-            raise tk.NotAuthorized("只能查看本部门的审计记录 / Only your own department's audit trail")
-        organization_ids = [wanted]
     limit, offset = _page(data_dict, 100)
+    rows = store.audit_rows(**audit_filters(_user(context), data_dict), limit=limit, offset=offset)
+    return [dict(row, at=row["at"].isoformat()) for row in rows]
+
+
+def audit_filters(user: model.User, data_dict: dict) -> dict[str, Any]:
+    """store.audit_rows' filters for what ``user`` may read of the trail
+    (the action and its CSV export share them)."""
     package_id = None
     if data_dict.get("package_id"):
         package = model.Package.get(str(data_dict["package_id"]))
         package_id = package.id if package is not None else str(data_dict["package_id"])
-    rows = store.audit_rows(organization_ids=organization_ids, package_id=package_id,
-                            request_id=data_dict.get("request_id"), action=data_dict.get("action"),
-                            limit=limit, offset=offset)
-    return [dict(row, at=row["at"].isoformat()) for row in rows]
+    return {"organization_ids": departments_in_view(
+                user, data_dict, "只能查看本部门的审计记录 / Only your own department's audit trail"),
+            "package_id": package_id, "request_id": data_dict.get("request_id"),
+            "action": data_dict.get("action")}
 
 
 @tk.side_effect_free
@@ -462,7 +473,3 @@ def shanghai_access_statistics(context, data_dict):
         return store.on_time(_organization_id(data_dict))
     return store.on_time()
 
-
-def is_department_admin(user: model.User | None, organization_id: str) -> bool:
-    return user is not None and (user.sysadmin or authz.users_role_for_group_or_org(
-        organization_id, user.name) == "admin")

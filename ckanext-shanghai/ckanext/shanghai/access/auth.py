@@ -137,22 +137,16 @@ def _rows_allowed(context, resource_id: str):
     return {"success": True}
 
 
-@tk.chained_auth_function
-@tk.auth_allow_anonymous_access
-def datastore_search(next_auth, context, data_dict):
+def _rows_of_one_table(next_auth, context, data_dict):
+    """After the DataStore's own check: the table's product's rule."""
     result = next_auth(context, data_dict)
     if not result.get("success"):
         return result
     return _rows_allowed(context, data_dict.get("resource_id") or data_dict.get("id"))
 
 
-@tk.chained_auth_function
-@tk.auth_allow_anonymous_access
-def datastore_info(next_auth, context, data_dict):
-    result = next_auth(context, data_dict)
-    if not result.get("success"):
-        return result
-    return _rows_allowed(context, data_dict.get("id") or data_dict.get("resource_id"))
+datastore_search = tk.chained_auth_function(tk.auth_allow_anonymous_access(_rows_of_one_table))
+datastore_info = tk.chained_auth_function(tk.auth_allow_anonymous_access(_rows_of_one_table))
 
 
 @tk.chained_auth_function

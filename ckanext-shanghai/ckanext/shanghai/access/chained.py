@@ -3,6 +3,7 @@ the audit trail, and activity records (which keep a full copy of a product)
 are gated like package_show."""
 from __future__ import annotations
 
+import ckan.model as model
 import ckan.plugins.toolkit as tk
 from flask import g, has_request_context
 
@@ -15,23 +16,20 @@ __all__ = ["datastore_search", "activity_show", "activity_data_show",
            "user_activity_list", "dashboard_activity_list", "recently_changed_packages_activity_list"]
 
 
-def audit_data_use(context: dict, action: str, resource_id: str, detail: dict | None = None) -> None:
-    """Record a use of a conditional product's data under a grant, once per
-    web request and resource (a DataStore dump pages through many queries)."""
-    level, package = policy.resource_access(context, resource_id)
-    if level != "grant":
-        return
+def audit_data_use(context: dict, package: model.Package, resource_id: str, action: str,
+                   detail: dict | None = None) -> None:
+    """Record a use of a conditional product's data by a grant holder, once
+    per web request and resource (a DataStore dump pages through many
+    queries)."""
     if has_request_context():
         seen = g.setdefault("sh_access_audited", set())
         if resource_id in seen:
             return
         seen.add(resource_id)
-    grant = store.active_grant(policy.user_of(context).id, package.id)
-    store.record(action, actor=policy.user_of(context), organization_id=package.owner_org,
-                 package_id=package.id, resource_id=resource_id,
-                 request_id=grant["id"] if grant else None, detail=detail)
-    from ckan import model
-
+    user = policy.user_of(context)
+    grant = store.active_grant(user.id, package.id)
+    store.record(action, actor=user, organization_id=package.owner_org, package_id=package.id,
+                 resource_id=resource_id, request_id=grant["id"] if grant else None, detail=detail)
     model.Session.commit()
 
 
@@ -39,10 +37,16 @@ def audit_data_use(context: dict, action: str, resource_id: str, detail: dict | 
 @tk.side_effect_free
 def datastore_search(up_func, context, data_dict):
     result = up_func(context, data_dict)
-    audit_data_use(context, "datastore_query", result.get("resource_id") or data_dict.get("resource_id"),
-                   {key: data_dict[key] for key in ("q", "filters", "limit", "offset", "fields", "sort")
-                    if data_dict.get(key) not in (None, "", {}, [])})
+    _audit_query(context, result.get("resource_id") or data_dict.get("resource_id"),
+                 {key: data_dict[key] for key in ("q", "filters", "limit", "offset", "fields", "sort")
+                  if data_dict.get(key) not in (None, "", {}, [])})
     return result
+
+
+def _audit_query(context: dict, resource_id: str, detail: dict) -> None:
+    level, package = policy.resource_access(context, resource_id)
+    if level == "grant":
+        audit_data_use(context, package, resource_id, "datastore_query", detail)
 
 
 @tk.chained_action
@@ -50,7 +54,7 @@ def datastore_search(up_func, context, data_dict):
 def datastore_search_sql(up_func, context, data_dict):
     result = up_func(context, data_dict)
     for name in context.get("table_names") or []:
-        audit_data_use(context, "datastore_query", name, {"sql": str(data_dict.get("sql", ""))[:2000]})
+        _audit_query(context, name, {"sql": str(data_dict.get("sql", ""))[:2000]})
     return result
 
 

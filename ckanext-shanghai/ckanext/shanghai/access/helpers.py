@@ -6,6 +6,7 @@ import ckan.model as model
 from ckan.common import current_user
 
 from ckanext.shanghai.access import policy, store
+from ckanext.shanghai.access.actions import request_dict
 
 __all__ = ["sh_access_panel", "sh_access_unseen", "sh_access_is_admin"]
 
@@ -22,10 +23,7 @@ def sh_access_panel(pkg: dict) -> dict | None:
     if user is not None:
         panel["grant"] = store.active_grant(user.id, pkg["id"])
         _, pending = store.list_requests(user_id=user.id, package_id=pkg["id"], status="pending", limit=1)
-        panel["pending"] = pending[0] if pending else None
-        if panel["pending"]:
-            panel["pending"]["working_days_left"] = store.calendar().days_left(
-                store.local_today(), panel["pending"]["deadline"])
+        panel["pending"] = request_dict(pending[0]) if pending else None
     return panel
 
 

@@ -118,9 +118,9 @@ def shape_index_document(doc: dict[str, Any]) -> dict[str, Any]:
             stored = json.loads(doc[key])
             _gate_resources(stored)
             doc[key] = json.dumps(stored)
-    # Solr copies res_url into urls and text, so this one field is enough.
-    stored = json.loads(doc["validated_data_dict"]) if isinstance(doc.get("validated_data_dict"), str) else {}
-    doc["res_url"] = [r.get("url") for r in stored.get("resources") or []]
+            if key == "validated_data_dict":
+                # Solr copies res_url into urls and text: this one field is enough.
+                doc["res_url"] = [r.get("url") for r in stored.get("resources") or []]
     return doc
 
 

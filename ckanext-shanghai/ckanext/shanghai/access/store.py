@@ -20,7 +20,7 @@ __all__ = [
     "agreement", "access_request", "audit", "calendar", "local_today", "now", "current_agreement",
     "agreement_versions", "publish_agreement", "create_request", "get_request", "list_requests",
     "update_request", "active_grant", "record", "audit_rows", "on_time", "deadline_limit", "local_date",
-    "local_time", "get_agreement", "unseen_decisions", "mark_seen",
+    "local_time", "get_agreement", "unseen_decisions", "mark_seen", "answered_on_time", "grant_is_active",
 ]
 
 _metadata = sa.MetaData()
@@ -183,7 +183,7 @@ def update_request(request_id: str, expected_status: str, **fields) -> dict[str,
 
 
 def list_requests(*, user_id: str | None = None, organization_ids: list[str] | None = None,
-                  package_id: str | None = None, status: str | None = None,
+                  package_id: str | None = None, status: str | None = None, request_id: str | None = None,
                   limit: int = 100, offset: int = 0) -> tuple[int, list[dict[str, Any]]]:
     """Requests (newest first) with the product's name and title, the
     department's title and the applicant's name; and how many match."""
@@ -196,6 +196,8 @@ def list_requests(*, user_id: str | None = None, organization_ids: list[str] | N
         where.append(access_request.c.package_id == package_id)
     if status:
         where.append(access_request.c.status == status)
+    if request_id is not None:
+        where.append(access_request.c.id == request_id)
     package, group, user = model.package_table, model.group_table, model.user_table
     query = (sa.select(access_request, package.c.name.label("package_name"),
                        package.c.title.label("package_title"), group.c.title.label("organization_title"),
@@ -207,6 +209,16 @@ def list_requests(*, user_id: str | None = None, organization_ids: list[str] | N
              .where(*where).order_by(access_request.c.submitted.desc()).limit(limit).offset(offset))
     count = model.Session.execute(sa.select(sa.func.count()).select_from(access_request).where(*where)).scalar()
     return int(count or 0), [dict(r._mapping) for r in model.Session.execute(query)]
+
+
+def answered_on_time(decided: dt.datetime, deadline: dt.date) -> bool:
+    return local_date(decided) <= deadline
+
+
+def grant_is_active(row: dict[str, Any], today: dt.date) -> bool:
+    """The rule active_grant applies in SQL, for a request already loaded."""
+    return (row["status"] == "approved" and row.get("revoked") is None
+            and row.get("expires") is not None and row["expires"] >= today)
 
 
 def active_grant(user_id: str, package_id: str) -> dict[str, Any] | None:
@@ -291,7 +303,7 @@ def on_time(organization_id: str | None = None) -> dict[str, Any]:
             overdue_open += deadline < today
             continue
         answered += 1
-        in_time += local_date(decided) <= deadline
+        in_time += answered_on_time(decided, deadline)
     due = answered + overdue_open
     return {"answered": answered, "answered_on_time": in_time, "pending": pending,
             "overdue_open": overdue_open, "due": due,

@@ -14,7 +14,7 @@ import ckan.model as model
 import ckan.plugins.toolkit as tk
 from ckan.common import current_user
 
-from ckanext.shanghai.access import chained, policy, store
+from ckanext.shanghai.access import actions, chained, policy, store
 
 __all__ = ["shanghai_access"]
 
@@ -56,7 +56,7 @@ def gate_data():
     if level is None:
         return tk.render("access/denied.html", {"pkg": package, "signed_in": current_user.is_authenticated}), 403
     if level == "grant":
-        chained.audit_data_use(context, action, resource_id, {"path": request.path[:500]})
+        chained.audit_data_use(context, package, resource_id, action, {"path": request.path[:500]})
     return None
 
 
@@ -181,7 +181,7 @@ _AUDIT_COLUMNS = ("at", "action", "actor_name", "organization_id", "package_name
                   "resource_id", "request_id", "detail")
 
 
-def _audit_filters() -> dict:
+def _audit_query_args() -> dict:
     return {key: request.args.get(key) for key in ("organization", "package_id", "request_id", "action")
             if request.args.get(key)}
 
@@ -191,12 +191,12 @@ def audit():
     if not current_user.is_authenticated:
         return tk.redirect_to("user.login", came_from=request.path)
     try:
-        rows = _action("shanghai_access_audit_list", dict(_audit_filters(), limit=500))
+        rows = _action("shanghai_access_audit_list", dict(_audit_query_args(), limit=500))
     except tk.NotAuthorized as error:
         return tk.abort(403, str(error))
     except (tk.ValidationError, tk.ObjectNotFound):
         return tk.abort(400, "筛选条件有误 / The filter is not valid")
-    return tk.render("access/audit.html", {"rows": rows, "filters": _audit_filters()})
+    return tk.render("access/audit.html", {"rows": rows, "filters": _audit_query_args()})
 
 
 @shanghai_access.route("/access/audit.csv")
@@ -205,30 +205,18 @@ def audit_csv():
     UTF-8 CSV with a BOM so spreadsheet software reads the Chinese."""
     try:
         tk.check_access("shanghai_access_audit_list", _context(), {})
-        # The action checks the department filter and gives the scope.
-        _action("shanghai_access_audit_list", dict(_audit_filters(), limit=1))
+        filters = actions.audit_filters(model.User.get(current_user.id), _audit_query_args())
     except tk.NotAuthorized as error:
         return tk.abort(403, str(error))
     except (tk.ValidationError, tk.ObjectNotFound):
         return tk.abort(400, "筛选条件有误 / The filter is not valid")
-    from ckanext.shanghai.access.actions import administered
-
-    organization_ids = administered(model.User.get(current_user.id))
-    filters = _audit_filters()
-    if filters.get("organization"):
-        organization_ids = [model.Group.get(filters["organization"]).id]
-    package_id = filters.get("package_id")
-    if package_id and model.Package.get(package_id) is not None:
-        package_id = model.Package.get(package_id).id
 
     def lines():
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         buffer.write("\ufeff")
         writer.writerow(_AUDIT_COLUMNS)
-        for row in store.audit_rows(organization_ids=organization_ids, package_id=package_id,
-                                    request_id=filters.get("request_id"), action=filters.get("action"),
-                                    limit=None):
+        for row in store.audit_rows(**filters, limit=None):
             row["at"] = row["at"].isoformat()
             row["detail"] = json.dumps(row["detail"], ensure_ascii=False) if row["detail"] else ""
             writer.writerow([row.get(column) or "" for column in _AUDIT_COLUMNS])
