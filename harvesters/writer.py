@@ -28,6 +28,7 @@ from ckan.logic.action import delete as delete_actions
 from ckan.logic.action import update as update_actions
 
 from ckanext.shanghai import bulk_index
+from ckanext.shanghai.logic import validators as shanghai_validators
 
 log = logging.getLogger(__name__)
 
@@ -75,9 +76,10 @@ class CatalogWriter:
         results: list[Any] = []
         valid: list[tuple[int, dict[str, Any]]] = []
         names: set[str] = set()
+        batch_context = self._batch_context(packages)
         for position, package in enumerate(packages):
             package_plugin = lookup_package_plugin(package.get("type"))
-            data, errors = plugin_validate(package_plugin, self._context(), dict(package),
+            data, errors = plugin_validate(package_plugin, dict(batch_context), dict(package),
                                            package_plugin.create_package_schema(), "package_create")
             if not errors and data["name"] in names:
                 errors = {"name": [tk._("That URL is already in use.")]}
@@ -112,6 +114,21 @@ class CatalogWriter:
                 tk.get_action("package_create_default_resource_views")(
                     dict(context, ignore_auth=True), {"package": data})
         return results
+
+    def _batch_context(self, packages: list[dict[str, Any]]) -> dict[str, Any]:
+        """The validation context of a batch: the names its packages would
+        take from undeleted packages, and which of its departments exist,
+        each found in one query; the name and department validators answer
+        from these (see logic/validators.py) instead of a query per package."""
+        wanted_names = {p["name"] for p in packages if isinstance(p.get("name"), str)}
+        wanted_departments = {p["owner_org"] for p in packages if isinstance(p.get("owner_org"), str)}
+        taken = dict(model.Session.query(model.Package.name, model.Package.id).filter(
+            model.Package.name.in_(wanted_names), model.Package.state != model.State.DELETED)) \
+            if wanted_names else {}
+        departments = {group_id for (group_id,) in model.Session.query(model.Group.id).filter(
+            model.Group.id.in_(wanted_departments))} if wanted_departments else set()
+        return dict(self._context(), **{shanghai_validators.BATCH_TAKEN_NAMES: taken,
+                                        shanghai_validators.BATCH_DEPARTMENTS: departments})
 
     def _tag_ids(self, datas) -> dict[str, str]:
         """Ids of the batch's free tags. New ones are created first, in a

@@ -105,6 +105,29 @@ def test_an_invalid_record_costs_only_itself():
     assert names == {"good-beds-0001", "good-beds-0003"}
 
 
+def test_a_batch_refuses_a_taken_name_and_an_unknown_department_as_package_create_does():
+    """The batch answers the name and department checks from two queries
+    for the whole batch; the answers must be package_create's."""
+    org = make_department(name="shanghai-health", title="上海市卫生健康委员会")
+    helpers.call_action("package_create", context=site_context(), **product("taken-beds-0001", org["id"]))
+    cases = [product("taken-beds-0001", org["id"]),
+             product("new-beds-0001", "no-such-department"),
+             product("new-beds-0002", "")]
+    stock_errors = []
+    for case in cases:
+        with pytest.raises(tk.ValidationError) as refused:
+            helpers.call_action("package_create", context=site_context(), **case)
+        stock_errors.append(refused.value.error_dict)
+        model.Session.rollback()
+
+    writer = CatalogWriter(site_context()["user"])
+    results = writer.create_many(cases + [product("new-beds-0003", org["id"])])
+    assert [r.error_dict if isinstance(r, tk.ValidationError) else r for r in results[:3]] == stock_errors
+    assert stock_errors[0]["name"] == ["That URL is already in use."]
+    assert "owner_org" in stock_errors[1] and "owner_org" in stock_errors[2]
+    assert isinstance(results[3], str)
+
+
 def test_dictize_many_matches_package_dictize_for_every_shape():
     """Groups, resources, tags, extras, private, no organization: the batch
     dictization gives CKAN's own dicts for all of them."""

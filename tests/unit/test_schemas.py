@@ -337,7 +337,7 @@ def test_required_fields():
         field = _core_field(field_name)
         names = _validator_names(field["validators"])
         assert field.get("required") is True, field_name
-        assert {"scheming_required", "not_empty", "owner_org_validator"} & set(names), field_name
+        assert {"scheming_required", "not_empty", "shanghai_owner_org"} & set(names), field_name
     allowed = REQUIRED_CORE_FIELDS | {"department_type"}  # plus the organization's title
     for where, field in _all_expanded_fields():
         names = _validator_names(field.get("validators", ""))

@@ -20,6 +20,7 @@ import threading
 import time
 
 import redis
+from sqlalchemy.orm import selectinload
 
 import ckan.model as model
 import ckan.plugins.toolkit as tk
@@ -136,8 +137,9 @@ def fetch_batch(consumer: IdleSafeRedisConsumer, bodies: list[str]) -> None:
         except (KeyError, ValueError, TypeError):
             log.error("fetch message without a harvest object id: %s", body[:200])
             consumer.basic_ack(body)
-    objects = model.Session.query(HarvestObject).filter(HarvestObject.id.in_(list(wanted))).all() \
-        if wanted else []
+    # With their extras (the import reads each one's status): one query, not one per object.
+    objects = model.Session.query(HarvestObject).options(selectinload(HarvestObject.extras)).filter(
+        HarvestObject.id.in_(list(wanted))).all() if wanted else []
     for missing in set(wanted) - {obj.id for obj in objects}:
         log.error("harvest object %s does not exist", missing)
         consumer.basic_ack(wanted.pop(missing))

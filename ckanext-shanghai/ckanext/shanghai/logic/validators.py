@@ -18,6 +18,7 @@ import yaml
 
 import ckan.plugins.toolkit as tk
 from ckan.lib.navl.dictization_functions import Invalid, missing
+from ckan.logic import validators as ckan_validators
 from ckanext.scheming.validation import scheming_validator
 
 __all__ = [
@@ -29,7 +30,15 @@ __all__ = [
     "shanghai_bbox",
     "shanghai_unified_credit_code",
     "shanghai_web_url",
+    "shanghai_package_name_unique",
+    "shanghai_owner_org",
 ]
+
+# Context keys a batch writer sets once for a whole batch of new packages
+# (harvesters/writer.py), so the two validators below answer from them
+# instead of one database query per package; without them they are CKAN's.
+BATCH_TAKEN_NAMES = "shanghai_batch_taken_names"
+BATCH_DEPARTMENTS = "shanghai_batch_departments"
 
 _DATE_PATTERNS = (
     re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ][\d:.]+(?:Z|[+-]\d{2}:?\d{2})?)?$"),
@@ -251,3 +260,35 @@ def shanghai_web_url(value: Any) -> Any:
 
 
 _URI_UNSAFE = re.compile(r'[\x00-\x20"<>\\^`{|}\x7f]')
+
+
+def shanghai_package_name_unique(key, data, errors, context):
+    """CKAN's package_name_validator (a name no other undeleted package
+    uses). A batch writer passes, in the context, the names the batch's
+    packages would take from others (name -> that package's id), looked up
+    in one query; then no query is made here."""
+    taken = context.get(BATCH_TAKEN_NAMES)
+    if taken is None or context.get("package") is not None:
+        return ckan_validators.package_name_validator(key, data, errors, context)
+    value = data[key]
+    own_id = data.get(key[:-1] + ("id",))
+    if value in taken and taken[value] != own_id:
+        errors[key].append(tk._("That URL is already in use."))
+    if len(value) < ckan_validators.PACKAGE_NAME_MIN_LENGTH:
+        raise Invalid(tk._("Name \"%s\" length is less than minimum %s")
+                      % (value, ckan_validators.PACKAGE_NAME_MIN_LENGTH))
+    if len(value) > ckan_validators.PACKAGE_NAME_MAX_LENGTH:
+        raise Invalid(tk._("Name \"%s\" length is more than maximum %s")
+                      % (value, ckan_validators.PACKAGE_NAME_MAX_LENGTH))
+
+
+def shanghai_owner_org(key, data, errors, context):
+    """CKAN's owner_org_validator. For a new package whose department is
+    among the ids a batch writer looked up for its batch (in the context),
+    the department is known to exist and no query is made; anything else
+    (an update, a name, an unknown id) goes to CKAN's validator."""
+    departments = context.get(BATCH_DEPARTMENTS)
+    value = data.get(key)
+    if departments is None or context.get("package") is not None or value not in departments:
+        return ckan_validators.owner_org_validator(key, data, errors, context)
+    return value
