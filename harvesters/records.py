@@ -182,14 +182,15 @@ def mark_seen(source_id: str, job_id: str, identities: Iterable[str]) -> None:
     identities = list(identities)
     if not identities:
         return
-    statement = sa.dialects.postgresql.insert(harvest_record).values([
-        {"source_id": source_id, "identity": identity, "state": "pending",
-         "last_seen_job_id": job_id, "modified": _now()} for identity in identities
-    ])
+    # Parameters passed as a list, not in .values(): one statement compiled
+    # once and cached, sent in pages, instead of a new 500-row statement to
+    # compile for every batch.
+    statement = sa.dialects.postgresql.insert(harvest_record)
     _execute(statement.on_conflict_do_update(
         index_elements=["source_id", "identity"],
-        set_={"last_seen_job_id": job_id},
-    ))
+        set_={"last_seen_job_id": statement.excluded.last_seen_job_id},
+    ), [{"source_id": source_id, "identity": identity, "state": "pending",
+         "last_seen_job_id": job_id, "modified": _now()} for identity in identities])
 
 
 def active_count(source_id: str) -> int:
@@ -223,16 +224,18 @@ def save_imported(source_id: str, identity: str, package_id: str, content_hash: 
 
 def save_imported_many(source_id: str, imported: list[tuple[str, str, str]]) -> None:
     """``save_imported`` for many (identity, package id, content hash) in one
-    executemany UPDATE."""
+    UPDATE statement (the rows joined from three arrays)."""
     if not imported:
         return
-    now = _now()
-    _execute(sa.update(harvest_record).where(
-        harvest_record.c.source_id == sa.bindparam("source"), harvest_record.c.identity == sa.bindparam("ident"),
-    ).values(package_id=sa.bindparam("package"), content_hash=sa.bindparam("hash"), state="active",
-             withdrawn_reason=None, modified=now),
-        [{"source": source_id, "ident": identity, "package": package_id, "hash": content_hash}
-         for identity, package_id, content_hash in imported])
+    identities, package_ids, hashes = (list(column) for column in zip(*imported))
+    _execute(sa.text(
+        f"UPDATE {harvest_record.name} SET package_id = v.package_id, content_hash = v.content_hash,"
+        " state = 'active', withdrawn_reason = NULL, modified = :now"
+        " FROM unnest(CAST(:identities AS text[]), CAST(:package_ids AS text[]), CAST(:hashes AS text[]))"
+        " AS v(identity, package_id, content_hash)"
+        f" WHERE {harvest_record.name}.source_id = :source AND {harvest_record.name}.identity = v.identity"
+    ), {"now": _now(), "identities": identities, "package_ids": package_ids, "hashes": hashes,
+        "source": source_id})
 
 
 def save_withdrawn(source_id: str, identity: str, reason: str) -> None:

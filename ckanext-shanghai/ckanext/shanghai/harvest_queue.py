@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import importlib
 import json
 import logging
 import signal
@@ -65,12 +66,18 @@ class IdleSafeRedisConsumer(harvest_queue.RedisConsumer):
         # work to finish soon (the next wait is then short).
         self.on_idle = on_idle or (lambda: False)
         self.work_pending = False
+        # Set when on_idle could not finish its work (Solr away): the next
+        # try waits a second rather than a tenth of one.
+        self.idle_failed = False
 
     def consume(self, queue=None):
         while not self.stopping:
             self.busy = False
             try:
-                timeout = 1 if self.work_pending else self.poll_seconds
+                # Work waiting to be finished (a Solr commit) is done as soon
+                # as the queue stays empty for a moment: the last batch of a
+                # harvest is searchable a tenth of a second after it is written.
+                timeout = (1 if self.idle_failed else 0.1) if self.work_pending else self.poll_seconds
                 popped = self.redis.blpop(self.routing_key, timeout=timeout)
                 if popped is not None:
                     bodies = [popped[1]]
@@ -90,9 +97,10 @@ class IdleSafeRedisConsumer(harvest_queue.RedisConsumer):
                 continue
             if popped is None:
                 self.busy = True
-                self.work_pending = self.on_idle()
+                self.work_pending = self.idle_failed = self.on_idle()
                 continue
             self.busy = True
+            self.idle_failed = False
             yield bodies
             self.in_hand = []
 
@@ -262,6 +270,10 @@ def run_consumer(kind: str) -> None:
     finishing the message in hand before stopping. A message whose handling
     fails is logged and the consumer goes on."""
     routing_key_of, callback = QUEUES[kind]
+    if kind == "gather":
+        # Loaded before listening, not by the first job that names a new
+        # department (its slug is spelled in pinyin): half a second saved there.
+        importlib.import_module("pypinyin")
     poll_seconds = tk.config.get("ckanext.shanghai.harvest.queue_poll_seconds")
     batch = tk.config.get("ckanext.shanghai.harvest.index_batch")
     batcher = IndexBatcher(batch) if kind == "fetch" else None
