@@ -147,9 +147,11 @@ def wrk(base: str, paths: list[str], clients: int, seconds: int, directory: Path
 
 
 def load_corpus(size: int, directory: Path) -> dict:
-    """The corpus through the harvest consumers, one source per portal."""
+    """The corpus through the harvest consumers (as many fetch consumers as
+    make serve starts), one source per portal."""
+    consumers = int(os.environ.get("FETCH_CONSUMERS") or 3)
     started = time.perf_counter()
-    runs = [harvest_bench.queue_path(path, f"city-{mapping}", 2, directory, mapping=mapping)
+    runs = [harvest_bench.queue_path(path, f"city-{mapping}", consumers, directory, mapping=mapping)
             for path, mapping in corpus.build(size, directory)]
     seconds = time.perf_counter() - started
     added = sum(run["added"] for run in runs)
