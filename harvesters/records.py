@@ -199,14 +199,33 @@ def active_count(source_id: str) -> int:
     )).scalar()
 
 
-def unseen_active(source_id: str, job_id: str) -> list[dict[str, Any]]:
-    """Active records the source no longer delivers in this job."""
-    rows = _execute(sa.select(harvest_record).where(
+def _unseen_active(source_id: str, job_id: str):
+    return sa.and_(
         harvest_record.c.source_id == source_id,
         harvest_record.c.state == "active",
         sa.or_(harvest_record.c.last_seen_job_id.is_(None), harvest_record.c.last_seen_job_id != job_id),
-    )).mappings()
-    return [dict(row) for row in rows]
+    )
+
+
+def unseen_active_count(source_id: str, job_id: str) -> int:
+    """How many active records the source no longer delivers in this job."""
+    return _execute(sa.select(sa.func.count()).select_from(harvest_record).where(
+        _unseen_active(source_id, job_id))).scalar()
+
+
+def unseen_active_pages(source_id: str, job_id: str, page: int = 1000) -> Iterator[list[dict[str, Any]]]:
+    """The active records the source no longer delivers in this job, a page
+    at a time (in identity order)."""
+    last = ""
+    while True:
+        rows = [dict(row) for row in _execute(
+            sa.select(harvest_record).where(_unseen_active(source_id, job_id), harvest_record.c.identity > last)
+            .order_by(harvest_record.c.identity).limit(page)).mappings()]
+        if rows:
+            yield rows
+        if len(rows) < page:
+            return
+        last = rows[-1]["identity"]
 
 
 def claimed_by_other_source(source_id: str, package_id: str) -> str | None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Union
 
 import redis
+import sqlalchemy as sa
 import sqlalchemy.exc
 
 import ckan.model as model
@@ -215,10 +216,11 @@ class FailedClosed(Exception):
 
 
 def gather(job, items: Iterable[Item], *, complete: bool, max_withdraw_share: float,
-           ensure_department) -> list[str]:
+           ensure_department) -> "JobObjectIds | list":
     """Reconcile ``items`` for ``job`` and return the ids of the harvest
-    objects to fetch and import. Memory stays flat: records are handled in
-    batches and "seen" marks live in the database.
+    objects to fetch and import (read from the database as they are sent,
+    see ``JobObjectIds``). Memory stays flat: records are handled in
+    batches, "seen" marks and the objects themselves live in the database.
 
     :param complete: the source lists all its records, so ones it no longer
         lists are withdrawn from the catalog.
@@ -230,12 +232,9 @@ def gather(job, items: Iterable[Item], *, complete: bool, max_withdraw_share: fl
     # A gather of this job that died part way (its consumer was killed, a
     # service restarted) left objects no one will fetch and "seen" marks
     # that would make this run reject every record as a repeat: undo both.
-    earlier = [object_id for (object_id,) in model.Session.query(HarvestObject.id).filter(
-        HarvestObject.harvest_job_id == job.id, HarvestObject.state == "WAITING")]
-    _abandon(job, earlier)
+    _abandon(job)
     records.start_report(job.id, source_id)
     model.Session.commit()
-    object_ids: list[str] = []
     batch: list[Candidate] = []
     rejected: list[Rejection] = []
     read = 0
@@ -247,38 +246,67 @@ def gather(job, items: Iterable[Item], *, complete: bool, max_withdraw_share: fl
                 continue
             batch.append(item)
             if len(batch) >= BATCH_SIZE:
-                object_ids += _gather_batch(job, batch, ensure_department, rejected)
+                _gather_batch(job, batch, ensure_department, rejected)
                 batch, rejected = [], []
-        object_ids += _gather_batch(job, batch, ensure_department, rejected)
+        _gather_batch(job, batch, ensure_department, rejected)
     except Exception:
         # The source broke off part way (truncated file, failed page): what
         # was gathered from it must not be imported later either.
         model.Session.rollback()
-        _abandon(job, object_ids)
+        _abandon(job)
         model.Session.commit()
         raise
     records.count(job.id, records_read=read)
     model.Session.commit()
 
     try:
-        withdrawals = _plan_withdrawals(job, read, complete, max_withdraw_share)
+        _check_withdrawals(job, read, complete, max_withdraw_share)
     except FailedClosed as closed:
-        _abandon(job, object_ids)
+        _abandon(job)
         records.finish_report(job.id, "failed_closed", closed.reason_zh, closed.reason_en)
         HarvestGatherError(message=str(closed), job=job).save()
         model.Session.commit()
         log.warning("harvest job %s failed closed: %s", job.id, closed.reason_en)
         return []
-    for row in withdrawals:
-        obj = HarvestObject(guid=row["identity"], job=job, source=job.source, package_id=row["package_id"],
-                            extras=[HarvestObjectExtra(key="status", value="delete")])
-        obj.save()
-        object_ids.append(obj.id)
+    if complete:
+        for page in records.unseen_active_pages(source_id, job.id):
+            _insert_objects([{"id": str(uuid.uuid4()), "guid": row["identity"], "harvest_job_id": job.id,
+                              "harvest_source_id": source_id, "package_id": row["package_id"],
+                              "status": "delete"} for row in page])
     model.Session.commit()
-    return object_ids
+    return JobObjectIds(job.id)
 
 
-def _gather_batch(job, batch: list[Candidate], ensure_department, rejected: list[Rejection]) -> list[str]:
+class JobObjectIds:
+    """The ids of a job's harvest objects still waiting to be fetched, read
+    from the database a page at a time while they are iterated (in id
+    order, so objects a consumer has already taken do not shift the pages):
+    what a gather returns, without holding one id per record in memory."""
+
+    PAGE = 1000
+
+    def __init__(self, job_id: str):
+        self.job_id = job_id
+
+    def _waiting(self):
+        return model.Session.query(HarvestObject.id).filter(
+            HarvestObject.harvest_job_id == self.job_id, HarvestObject.state == "WAITING")
+
+    def __iter__(self) -> Iterator[str]:
+        last = ""
+        while True:
+            page = [object_id for (object_id,) in self._waiting().filter(
+                HarvestObject.id > last).order_by(HarvestObject.id).limit(self.PAGE)]
+            yield from page
+            if len(page) < self.PAGE:
+                return
+            last = page[-1]
+
+    def __len__(self) -> int:
+        return self._waiting().count()
+
+
+def _gather_batch(job, batch: list[Candidate], ensure_department, rejected: list[Rejection]) -> None:
     """Reconcile one batch of candidates; writes its harvest objects and the
     batch's rejections (``rejected``, added to here) in one commit."""
     source_id = job.source.id
@@ -328,7 +356,6 @@ def _gather_batch(job, batch: list[Candidate], ensure_department, rejected: list
     records.mark_seen(source_id, job.id, seen)
     records.count(job.id, unchanged=unchanged)
     model.Session.commit()
-    return [obj["id"] for obj in objects]
 
 
 def _insert_objects(objects: list[dict[str, Any]]) -> None:
@@ -354,7 +381,10 @@ def _names_claimed_elsewhere(source_id: str, names: list[str]) -> dict[str, str]
     return {name: other for name, other in rows}
 
 
-def _plan_withdrawals(job, read: int, complete: bool, max_share: float) -> list[dict]:
+def _check_withdrawals(job, read: int, complete: bool, max_share: float) -> None:
+    """Raise FailedClosed when the source looks broken: empty, nothing
+    usable, or (``complete``) it would withdraw more than ``max_share`` of
+    the source's records."""
     source_id = job.source.id
     active = records.active_count(source_id)
     report = records.report_for_job(job.id)
@@ -364,27 +394,27 @@ def _plan_withdrawals(job, read: int, complete: bool, max_share: float) -> list[
             "The source is empty or has no usable record; nothing is withdrawn or imported",
         )
     if not complete:
-        return []
-    unseen = records.unseen_active(source_id, job.id)
-    if active and len(unseen) / active > max_share:
+        return
+    unseen = records.unseen_active_count(source_id, job.id)
+    if active and unseen / active > max_share:
         raise FailedClosed(
-            f"本次将撤下 {len(unseen)}/{active} 条（{len(unseen) / active:.0%}），超过上限 {max_share:.0%}；"
+            f"本次将撤下 {unseen}/{active} 条（{unseen / active:.0%}），超过上限 {max_share:.0%}；"
             "数据源可能被截断，本次不删除、不导入任何数据",
-            f"This run would withdraw {len(unseen)} of {active} records ({len(unseen) / active:.0%}), "
+            f"This run would withdraw {unseen} of {active} records ({unseen / active:.0%}), "
             f"more than the {max_share:.0%} limit; the source may be truncated, so nothing is "
             "withdrawn or imported",
         )
-    return unseen
 
 
-def _abandon(job, object_ids: list[str]) -> None:
-    """Drop the objects of a job that failed closed, and forget that this
-    job saw its records (so the next run compares against the last good one)."""
-    if object_ids:
-        model.Session.query(HarvestObjectExtra).filter(
-            HarvestObjectExtra.harvest_object_id.in_(object_ids)).delete(synchronize_session=False)
-        model.Session.query(HarvestObject).filter(HarvestObject.id.in_(object_ids)).delete(
-            synchronize_session=False)
+def _abandon(job) -> None:
+    """Drop the objects a gather of this job wrote that no one has fetched
+    (it failed closed, or died part way), and forget that the job saw its
+    records (so the next run compares against the last good one)."""
+    waiting = sa.select(HarvestObject.id).where(
+        HarvestObject.harvest_job_id == job.id, HarvestObject.state == "WAITING").scalar_subquery()
+    model.Session.execute(sa.delete(HarvestObjectExtra).where(HarvestObjectExtra.harvest_object_id.in_(waiting)))
+    model.Session.execute(sa.delete(HarvestObject).where(
+        HarvestObject.harvest_job_id == job.id, HarvestObject.state == "WAITING"))
     model.Session.execute(
         records.harvest_record.update()
         .where(records.harvest_record.c.last_seen_job_id == job.id)

@@ -122,9 +122,12 @@ class CatalogWriter:
         from these (see logic/validators.py) instead of a query per package."""
         wanted_names = {p["name"] for p in packages if isinstance(p.get("name"), str)}
         wanted_departments = {p["owner_org"] for p in packages if isinstance(p.get("owner_org"), str)}
-        taken = dict(model.Session.query(model.Package.name, model.Package.id).filter(
-            model.Package.name.in_(wanted_names), model.Package.state != model.State.DELETED)) \
-            if wanted_names else {}
+        # Every name looked up: None where it is free. A name not in here
+        # (not text before validation) goes to CKAN's own check.
+        taken: dict[str, str | None] = dict.fromkeys(wanted_names)
+        if wanted_names:
+            taken.update(model.Session.query(model.Package.name, model.Package.id).filter(
+                model.Package.name.in_(wanted_names), model.Package.state != model.State.DELETED))
         departments = {group_id for (group_id,) in model.Session.query(model.Group.id).filter(
             model.Group.id.in_(wanted_departments))} if wanted_departments else set()
         return dict(self._context(), **{shanghai_validators.BATCH_TAKEN_NAMES: taken,

@@ -71,7 +71,7 @@ def run_job(source_id: str) -> dict:
     object_ids = harvest_queue.gather_stage(harvester, job)
     job.status = "Running"
     job.save()
-    object_ids = object_ids or []
+    object_ids = list(object_ids or [])
     with batched_index_commits():
         # As the fetch consumer does: the portal's harvesters import in
         # batches, any other harvester object by object.

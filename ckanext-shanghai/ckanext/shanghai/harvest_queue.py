@@ -223,7 +223,9 @@ def gather_message(consumer: IdleSafeRedisConsumer, bodies: list[str]) -> None:
             continue
         object_ids = harvest_queue.gather_stage(harvester, job)
         publisher = harvest_queue.get_fetch_publisher()
-        for object_id in object_ids if isinstance(object_ids, list) else []:
+        # A list, or the portal's harvesters' JobObjectIds (read from the
+        # database page by page); False or None from a gather that failed.
+        for object_id in object_ids or []:
             publisher.send({"harvest_object_id": object_id})
         publisher.close()
         model.Session.remove()

@@ -264,15 +264,16 @@ _URI_UNSAFE = re.compile(r'[\x00-\x20"<>\\^`{|}\x7f]')
 
 def shanghai_package_name_unique(key, data, errors, context):
     """CKAN's package_name_validator (a name no other undeleted package
-    uses). A batch writer passes, in the context, the names the batch's
-    packages would take from others (name -> that package's id), looked up
-    in one query; then no query is made here."""
+    uses). A batch writer passes, in the context, its packages' names looked
+    up in one query (name -> the id of the undeleted package using it, or
+    None); for those names no query is made here."""
     taken = context.get(BATCH_TAKEN_NAMES)
-    if taken is None or context.get("package") is not None:
-        return ckan_validators.package_name_validator(key, data, errors, context)
     value = data[key]
+    if taken is None or context.get("package") is not None or not isinstance(value, str) \
+            or value not in taken:
+        return ckan_validators.package_name_validator(key, data, errors, context)
     own_id = data.get(key[:-1] + ("id",))
-    if value in taken and taken[value] != own_id:
+    if taken[value] is not None and taken[value] != own_id:
         errors[key].append(tk._("That URL is already in use."))
     if len(value) < ckan_validators.PACKAGE_NAME_MIN_LENGTH:
         raise Invalid(tk._("Name \"%s\" length is less than minimum %s")
@@ -289,6 +290,7 @@ def shanghai_owner_org(key, data, errors, context):
     (an update, a name, an unknown id) goes to CKAN's validator."""
     departments = context.get(BATCH_DEPARTMENTS)
     value = data.get(key)
-    if departments is None or context.get("package") is not None or value not in departments:
+    if departments is None or context.get("package") is not None or not isinstance(value, str) \
+            or value not in departments:
         return ckan_validators.owner_org_validator(key, data, errors, context)
     return value
