@@ -149,7 +149,7 @@ def wrk(base: str, paths: list[str], clients: int, seconds: int, directory: Path
 def load_corpus(size: int, directory: Path) -> dict:
     """The corpus through the harvest consumers (as many fetch consumers as
     make serve starts), one source per portal."""
-    consumers = int(os.environ.get("FETCH_CONSUMERS") or 3)
+    consumers = harvest_bench.make_serve_fetch_consumers()
     started = time.perf_counter()
     runs = [harvest_bench.queue_path(path, f"city-{mapping}", consumers, directory, mapping=mapping)
             for path, mapping in corpus.build(size, directory)]

@@ -19,12 +19,14 @@ import time
 import tracemalloc
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(ROOT / "config"))
 
 import corpus  # noqa: E402
 import report as bench_report  # noqa: E402
+from stack import fetch_consumers as make_serve_fetch_consumers  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 CATALOG = ROOT.parent / "shared" / "data" / "catalogs" / "shanghai.json"
 
 
@@ -234,7 +236,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--large", type=int, default=50_000, help="size of the large corpus")
     parser.add_argument("--stock", type=int, default=500, help="records run through the stock path")
-    parser.add_argument("--fetch-consumers", type=int, default=int(os.environ.get("FETCH_CONSUMERS") or 3),
+    parser.add_argument("--fetch-consumers", type=int, default=make_serve_fetch_consumers(),
                         help="fetch consumers for the headline run (default: as many as make serve "
                              "starts, FETCH_CONSUMERS: one more than the cores)")
     parser.add_argument("--large-import", action="store_true",

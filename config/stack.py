@@ -903,8 +903,6 @@ def bench(args: list[str]) -> int:
     names = [a for a in args[:args.index("--")] if a] if "--" in args else []
     options = args[args.index("--") + 1:] if "--" in args else args
     chosen = [n for n in BENCHMARKS if not names or any(n.startswith(name) for name in names)]
-    # The harvest benchmark runs as many fetch consumers as `make serve` would.
-    os.environ["FETCH_CONSUMERS"] = str(fetch_consumers())
     return run_on_fresh_stack(profile, ", ".join(f"bench/{n}" for n in chosen),
                               [[str(VENV_BIN / "python"), str(ROOT / "bench" / n), *options] for n in chosen],
                               web=True)

@@ -213,19 +213,25 @@ def unseen_active_count(source_id: str, job_id: str) -> int:
         _unseen_active(source_id, job_id))).scalar()
 
 
-def unseen_active_pages(source_id: str, job_id: str, page: int = 1000) -> Iterator[list[dict[str, Any]]]:
+def unseen_active_pages(source_id: str, job_id: str) -> Iterator[list[dict[str, Any]]]:
     """The active records the source no longer delivers in this job, a page
     at a time (in identity order)."""
+    return pages(sa.select(harvest_record).where(_unseen_active(source_id, job_id)), harvest_record.c.identity)
+
+
+def pages(select, key, size: int = 1000) -> Iterator[list[dict[str, Any]]]:
+    """The rows of ``select`` in order of ``key`` (a unique text column), as
+    lists of at most ``size`` row dicts, each page read after the previous
+    one is used: rows that change behind the last key read do not shift the
+    pages, and only one page is in memory at a time."""
     last = ""
     while True:
-        rows = [dict(row) for row in _execute(
-            sa.select(harvest_record).where(_unseen_active(source_id, job_id), harvest_record.c.identity > last)
-            .order_by(harvest_record.c.identity).limit(page)).mappings()]
+        rows = [dict(row) for row in _execute(select.where(key > last).order_by(key).limit(size)).mappings()]
         if rows:
             yield rows
-        if len(rows) < page:
+        if len(rows) < size:
             return
-        last = rows[-1]["identity"]
+        last = rows[-1][key.name]
 
 
 def claimed_by_other_source(source_id: str, package_id: str) -> str | None:

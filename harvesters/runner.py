@@ -279,31 +279,20 @@ def gather(job, items: Iterable[Item], *, complete: bool, max_withdraw_share: fl
 
 class JobObjectIds:
     """The ids of a job's harvest objects still waiting to be fetched, read
-    from the database a page at a time while they are iterated (in id
-    order, so objects a consumer has already taken do not shift the pages):
-    what a gather returns, without holding one id per record in memory."""
-
-    PAGE = 1000
+    from the database a page at a time while they are iterated (see
+    ``records.pages``): what a gather returns, without holding one id per
+    record in memory."""
 
     def __init__(self, job_id: str):
-        self.job_id = job_id
-
-    def _waiting(self):
-        return model.Session.query(HarvestObject.id).filter(
-            HarvestObject.harvest_job_id == self.job_id, HarvestObject.state == "WAITING")
+        objects = HarvestObject.__table__.c
+        self.waiting = sa.select(objects.id).where(objects.harvest_job_id == job_id, objects.state == "WAITING")
 
     def __iter__(self) -> Iterator[str]:
-        last = ""
-        while True:
-            page = [object_id for (object_id,) in self._waiting().filter(
-                HarvestObject.id > last).order_by(HarvestObject.id).limit(self.PAGE)]
-            yield from page
-            if len(page) < self.PAGE:
-                return
-            last = page[-1]
+        for page in records.pages(self.waiting, HarvestObject.__table__.c.id):
+            yield from (row["id"] for row in page)
 
     def __len__(self) -> int:
-        return self._waiting().count()
+        return model.Session.execute(sa.select(sa.func.count()).select_from(self.waiting.subquery())).scalar()
 
 
 def _gather_batch(job, batch: list[Candidate], ensure_department, rejected: list[Rejection]) -> None:
@@ -410,11 +399,9 @@ def _abandon(job) -> None:
     """Drop the objects a gather of this job wrote that no one has fetched
     (it failed closed, or died part way), and forget that the job saw its
     records (so the next run compares against the last good one)."""
-    waiting = sa.select(HarvestObject.id).where(
-        HarvestObject.harvest_job_id == job.id, HarvestObject.state == "WAITING").scalar_subquery()
+    waiting = JobObjectIds(job.id).waiting.scalar_subquery()
     model.Session.execute(sa.delete(HarvestObjectExtra).where(HarvestObjectExtra.harvest_object_id.in_(waiting)))
-    model.Session.execute(sa.delete(HarvestObject).where(
-        HarvestObject.harvest_job_id == job.id, HarvestObject.state == "WAITING"))
+    model.Session.execute(sa.delete(HarvestObject).where(HarvestObject.id.in_(waiting)))
     model.Session.execute(
         records.harvest_record.update()
         .where(records.harvest_record.c.last_seen_job_id == job.id)
