@@ -10,7 +10,9 @@ import random
 import re
 from pathlib import Path
 
-CATALOGS = Path(__file__).resolve().parents[2] / "shared" / "data" / "catalogs"
+ROOT = Path(__file__).resolve().parents[1]
+# One copy of each real export in the repository: the demo's and the tests' own.
+CATALOG_DIRS = (ROOT / "config" / "demo" / "catalogs", ROOT / "tests" / "data" / "catalogs")
 
 DISTRICTS = ["黄浦区", "徐汇区", "长宁区", "静安区", "普陀区", "虹口区", "杨浦区", "闵行区",
              "宝山区", "嘉定区", "浦东新区", "金山区", "松江区", "青浦区", "奉贤区", "崇明区"]
@@ -26,7 +28,8 @@ _HEX_ID = re.compile(r"([0-9A-Fa-f]{8})(?=[0-9A-Fa-f-]{24,28}$)")
 
 
 def load(name: str) -> list[dict]:
-    return json.loads((CATALOGS / name).read_text(encoding="utf-8"))
+    path = next(folder / name for folder in CATALOG_DIRS if (folder / name).is_file())
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def copies(records: list[dict], size: int, title_field: str, seed: int = 2026) -> list[dict]:

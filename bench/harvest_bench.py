@@ -27,7 +27,7 @@ import corpus  # noqa: E402
 import report as bench_report  # noqa: E402
 from stack import fetch_consumers as make_serve_fetch_consumers  # noqa: E402
 
-CATALOG = ROOT.parent / "shared" / "data" / "catalogs" / "shanghai.json"
+CATALOG = ROOT / "config" / "demo" / "catalogs" / "shanghai.json"
 
 
 def write_json(records: list[dict], directory: Path, name: str) -> Path:

@@ -59,6 +59,8 @@ BROWSER_PACKAGES = {"chromium": "chromium", "chromedriver": "chromium-driver",
                     "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc": "fonts-noto-cjk"}
 
 SCHEMA_DIR = ROOT / "schemas"
+# The demo catalog and tables `make serve` loads (also a harvest file root).
+DEMO_DIR = ROOT / "config" / "demo"
 NOT_DATASET_SCHEMAS = {"presets.yaml", "organization.yaml", "national_themes.yaml"}
 PLUGINS = ("shanghai scheming_datasets scheming_organizations harvest ckan_harvester "
            "shanghai_agency_export shanghai_ckan_api shanghai_dcat activity "
@@ -667,8 +669,7 @@ def render_ini(profile: Profile, database_url: str, redis_url: str, solr_url: st
     storage = profile.state / "storage"
     storage.mkdir(parents=True, exist_ok=True)
     template = string.Template((ROOT / "config" / "ckan.ini.template").read_text(encoding="utf-8"))
-    shared_data = ROOT.parent / "shared" / "data"
-    file_roots = [str(shared_data)] + ([tempfile.gettempdir()] if profile.name in ("test", "bench") else [])
+    file_roots = [str(DEMO_DIR)] + ([tempfile.gettempdir()] if profile.name in ("test", "bench") else [])
     extra = [
         "ckan.search.show_all_types = true",
         "ckanext.dcat.rdf.profiles = shanghai_core shanghai_portal",
@@ -785,12 +786,9 @@ def bootstrap_admin(profile: Profile) -> dict:
 
 
 def load_demo(profile: Profile) -> None:
-    """Harvest the real Shanghai catalog export (../shared/data) on first run."""
-    export = ROOT.parent / "shared" / "data" / "catalogs" / "shanghai.json"
-    if not export.exists():
-        say("demo: no ../shared/data/catalogs/shanghai.json here; the catalog starts empty")
-        return
-    result = ckan(profile, "shanghai", "demo", str(export))
+    """Harvest the real Shanghai catalog export (config/demo/catalogs) on first run."""
+    export = DEMO_DIR / "catalogs" / "shanghai.json"
+    result = ckan(profile, "shanghai", "demo", str(export), "--tables", str(DEMO_DIR / "tables"))
     started = json.loads(result.stdout.strip().splitlines()[-1])
     if started.get("job"):
         say("demo: harvesting the real Shanghai catalog (4,494 records, 56 departments) in the background; "

@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from data_files import TABLES, catalog_file
+
 import ckan.model as model
 import ckan.plugins.toolkit as tk
 from ckanext.harvest import queue as harvest_queue
@@ -18,9 +20,6 @@ from ckanext.harvest.model import HarvestJob, HarvestObject
 
 ROOT = Path(__file__).resolve().parents[1]
 STATE = Path(os.environ.get("SHANGHAI_TEST_STATE", ".local/test"))
-SHARED_DATA = ROOT.parent / "shared" / "data"
-
-CATALOGS = SHARED_DATA / "catalogs"
 
 # Plugins whose tables come from their own migrations (CKAN's reset_db
 # rebuilds only its core tables).
@@ -37,7 +36,7 @@ def empty_database(reset_db, migrate_db_for, reset_index=None) -> None:
 
 
 def load_catalog(name: str) -> list[dict]:
-    return json.loads((CATALOGS / name).read_text(encoding="utf-8"))
+    return json.loads(catalog_file(name).read_text(encoding="utf-8"))
 
 
 def write_export(path: Path, records: list[dict]) -> Path:

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from portal_testing import CATALOGS, ROOT, SHARED_DATA, start_ckan
+from data_files import catalog_file
+from portal_testing import ROOT, start_ckan
 
 SCREENSHOTS = ROOT / ".local" / "screenshots"
 # Titles of the products the demo attaches tables to, and a few neighbours.
@@ -80,9 +81,9 @@ def portal(ckan_ini, tmp_path_factory):
              "--email", "browser-admin@localhost"],
             check=True, capture_output=True, text=True, cwd=ROOT,
             env=dict(env, SHANGHAI_ADMIN_PASSWORD=secrets.token_urlsafe(12))).stdout.splitlines()[-1])
-        records = [r for r in json.loads((CATALOGS / "shanghai.json").read_text(encoding="utf-8"))
+        records = [r for r in json.loads(catalog_file("shanghai.json").read_text(encoding="utf-8"))
                    if r["数据集名称"] in DEMO_TITLES]
-        records += json.loads((CATALOGS / "shanghai.json").read_text(encoding="utf-8"))[:40]
+        records += json.loads(catalog_file("shanghai.json").read_text(encoding="utf-8"))[:40]
         export = tmp_path_factory.mktemp("demo") / "shanghai-part.json"
         export.write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
         subprocess.run([ckan, "-c", str(ckan_ini), "shanghai", "demo", str(export)],
@@ -146,4 +147,4 @@ def screenshot(browser, request):
     return take
 
 
-__all__ = ["api", "wait_for", "SHARED_DATA"]
+__all__ = ["api", "wait_for"]

@@ -26,10 +26,11 @@ import ckan.plugins as plugins
 import ckan.plugins.toolkit as tk
 from ckan.tests import factories, helpers
 
-from portal_testing import empty_database, SHARED_DATA, make_department, site_context
+from data_files import TABLES
+from portal_testing import empty_database, make_department, site_context
 
 SECRET_URL = "https://files.sthj.sh.gov.cn/internal/penalties-2024.xlsx?token=zqx5ecret"
-TABLE = SHARED_DATA / "tables" / "sh_community_health_centres_utf8.csv"
+TABLE = TABLES / "sh_community_health_centres_utf8.csv"
 ROLES = ("anonymous", "applicant", "other_user", "editor_a", "admin_a", "admin_b", "sysadmin")
 
 

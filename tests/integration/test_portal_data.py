@@ -15,9 +15,9 @@ import ckan.plugins.toolkit as tk
 from ckan.tests import factories, helpers
 
 from ckanext.shanghai import datastore_loader
-from portal_testing import SHARED_DATA, make_department, site_context
+from data_files import TABLES
+from portal_testing import make_department, site_context
 
-TABLES = SHARED_DATA / "tables"
 SH_NAME = rdflib.URIRef("https://data.sh.gov.cn/ns/core#name")
 
 

@@ -1,4 +1,4 @@
-"""The DataStore loader reads the real tables of ../shared/data/tables as a
+"""The DataStore loader reads the real tables of config/demo/tables as a
 person would expect to see them: Chinese intact whatever the encoding, a
 cell with a newline kept whole, Excel read even when named .csv, and clear
 bilingual errors for what is not a table."""
@@ -8,9 +8,8 @@ import openpyxl
 import pytest
 
 from ckanext.shanghai.datastore_loader import LoadError, is_tabular, read_table
-from portal_testing import SHARED_DATA
+from data_files import TABLES
 
-TABLES = SHARED_DATA / "tables"
 
 
 def table(name: str):

@@ -5,7 +5,7 @@ and department dataset schemas, the organization schema and the national theme
 list, expands presets the way ckanext-scheming does, and checks that every
 schema carries the core fields, that every label is bilingual, that choices are
 well formed, and that the controlled values found in data.sh.gov.cn's export
-(shared/data/catalogs/shanghai.json beside the repository) are all representable.
+(config/demo/catalogs/shanghai.json) are all representable.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_DIR = REPO_ROOT / "schemas"
-CATALOG = REPO_ROOT.parent / "shared" / "data" / "catalogs" / "shanghai.json"
+CATALOG = REPO_ROOT / "config" / "demo" / "catalogs" / "shanghai.json"
 
 LANGUAGES = {"en", "zh_Hans_CN"}
 VALIDATORS_MODULE = REPO_ROOT / "ckanext-shanghai" / "ckanext" / "shanghai" / "logic" / "validators.py"

@@ -105,7 +105,9 @@ def search_index_rebuild(workers: int, batch: int):
 @shanghai.command("demo")
 @click.argument("export_path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--mapping", "mapping_name", default="shanghai", show_default=True)
-def demo(export_path: str, mapping_name: str):
+@click.option("--tables", "tables_dir", type=click.Path(exists=True, file_okay=False),
+              help="Folder of real tables to attach once the harvest is done (make serve: config/demo/tables).")
+def demo(export_path: str, mapping_name: str, tables_dir: str | None):
     """Register a real catalog export as a harvest source owned by the city's
     data centre and start its first job (idempotent)."""
     context = _site_user_context()
@@ -131,40 +133,35 @@ def demo(export_path: str, mapping_name: str):
     jobs = tk.get_action("harvest_job_list")(dict(context), {"source_id": source_id})
     job = None if jobs else tk.get_action("harvest_job_create")(
         dict(context), {"source_id": source_id, "run": True})
-    _enqueue_portal_demo(source_id)
+    if tables_dir:
+        _enqueue_portal_demo(source_id, tables_dir)
     if job is None:
         click.echo(json.dumps({"source": name, "job": None, "note": "already harvested"}))
         return
     click.echo(json.dumps({"source": name, "job": job["id"]}))
 
 
-def _tables_dir():
-    from pathlib import Path
-
-    return Path(__file__).resolve().parents[3].parent / "shared" / "data" / "tables"
-
-
-def _enqueue_portal_demo(source_id: str) -> None:
+def _enqueue_portal_demo(source_id: str, tables_dir: str) -> None:
     """Once the harvest is done, the job worker attaches the real tables and
     seeds the data applications (ckanext.shanghai.portal_demo)."""
+    from pathlib import Path
+
     from ckanext.shanghai import portal_demo
 
-    if _tables_dir().is_dir():
-        tk.enqueue_job(portal_demo.seed_when_harvested, [source_id, str(_tables_dir())],
-                       title="portal demo: tables and data applications", rq_kwargs={"timeout": 3600})
+    tk.enqueue_job(portal_demo.seed_when_harvested, [source_id, str(Path(tables_dir).resolve())],
+                   title="portal demo: tables and data applications", rq_kwargs={"timeout": 3600})
 
 
 @shanghai.command("demo-portal")
-@click.option("--tables", "tables_dir", type=click.Path(exists=True, file_okay=False),
-              help="Folder of the real tables (default ../shared/data/tables).")
-def demo_portal(tables_dir: str | None):
+@click.argument("tables_dir", type=click.Path(exists=True, file_okay=False))
+def demo_portal(tables_dir: str):
     """Attach the real tables to fitting harvested products and seed the data
     applications now (idempotent); prints what was done as JSON."""
     from pathlib import Path
 
     from ckanext.shanghai import portal_demo
 
-    click.echo(json.dumps(portal_demo.seed(Path(tables_dir) if tables_dir else _tables_dir()),
+    click.echo(json.dumps(portal_demo.seed(Path(tables_dir)),
                           ensure_ascii=False))
 
 

@@ -1,5 +1,5 @@
 """Demo content of the public portal on top of the harvested real catalog:
-the real tables of ../shared/data/tables uploaded to fitting data products
+the real tables of config/demo/tables uploaded to fitting data products
 (then loaded into the DataStore by the job queue), and a few data
 applications linked to those products."""
 from __future__ import annotations

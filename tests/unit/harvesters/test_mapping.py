@@ -14,8 +14,8 @@ from ckanext.shanghai.harvesters.mapping import (
     department_type_of, load_mapping, map_records, schema_fields,
 )
 from ckanext.shanghai.harvesters.readers import BadRecord, iter_records
+from data_files import catalog_file
 
-CATALOGS = Path(__file__).resolve().parents[4] / "shared" / "data" / "catalogs"
 EXPORTS = {
     "shanghai": "shanghai.json",
     "guiyang": "guizhou_guiyang.json",
@@ -44,13 +44,13 @@ def bundled(name: str) -> Mapping:
 
 @lru_cache(maxsize=None)
 def raw_records(name: str) -> tuple[dict, ...]:
-    with (CATALOGS / EXPORTS[name]).open("rb") as stream:
+    with catalog_file(EXPORTS[name]).open("rb") as stream:
         return tuple(iter_records(stream))
 
 
 @lru_cache(maxsize=None)
 def outcomes(name: str) -> tuple[tuple[int, MappedRecord | RecordRejected], ...]:
-    with (CATALOGS / EXPORTS[name]).open("rb") as stream:
+    with catalog_file(EXPORTS[name]).open("rb") as stream:
         return tuple(map_records(bundled(name), iter_records(stream)))
 
 

@@ -18,9 +18,7 @@ from ckanext.shanghai.harvesters.readers import (
     BadRecord, SourceFormatError, iter_records, sniff_format,
 )
 
-SHARED_DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
-CATALOGS = SHARED_DATA / "catalogs"
-TABLES = SHARED_DATA / "tables"
+from data_files import TABLES, catalog_file
 
 
 def read(data: bytes, fmt: str | None = None, **options) -> list:
@@ -369,7 +367,7 @@ def test_real_gbk_table_keeps_its_chinese_and_its_cell_with_a_newline():
     ("shanghai.json", 4494), ("guizhou_guiyang.json", 2469), ("guangxi_liuzhou.json", 1540),
 ])
 def test_real_catalogs_read_every_record(name, count):
-    with (CATALOGS / name).open("rb") as stream:
+    with catalog_file(name).open("rb") as stream:
         items = list(iter_records(stream))
     assert len(records(items)) == count and not bad(items)
 
