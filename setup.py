@@ -10,6 +10,12 @@ extension_packages = find_namespace_packages(
     where=EXTENSION_ROOT, include=["ckanext.shanghai", "ckanext.shanghai.*"]
 )
 
+# harvesters/ is installed as ckanext.shanghai.harvesters, with its subpackages.
+harvest_packages = ["ckanext.shanghai.harvesters"] + [
+    f"ckanext.shanghai.harvesters.{name}" for name in find_namespace_packages(where="harvesters")
+    if "__pycache__" not in name
+]
+
 setup(
     name="ckanext-shanghai",
     version="0.1.0",
@@ -18,8 +24,7 @@ setup(
     long_description_content_type="text/markdown",
     license="AGPL-3.0-or-later",
     python_requires=">=3.10",
-    packages=extension_packages
-    + ["ckanext.shanghai.harvesters", "ckanext.shanghai.harvesters.mappings", "ckanext.shanghai.schemas"],
+    packages=extension_packages + harvest_packages + ["ckanext.shanghai.schemas"],
     package_dir={
         "": EXTENSION_ROOT,
         "ckanext.shanghai.harvesters": "harvesters",
@@ -46,19 +51,27 @@ setup(
         "ckanext-scheming==3.1.0",
         "ckanext-harvest==1.6.3",
         "ckanext-dcat==2.4.4",
+        # Harvesting and the DataStore loader: streaming JSON, Excel exports,
+        # XML without entity expansion, pinyin slugs for department names.
+        "ijson==3.6.0",
+        "openpyxl==3.1.5",
+        "xlrd==2.0.2",
+        "defusedxml==0.7.1",
+        "pypinyin==0.55.0",
     ],
     entry_points={
         "ckan.plugins": [
             "shanghai = ckanext.shanghai.plugin:ShanghaiPlugin",
             "shanghai_portal = ckanext.shanghai.plugin:ShanghaiPortalPlugin",
             "shanghai_access = ckanext.shanghai.plugin:ShanghaiAccessPlugin",
-            "shanghai_agency_export = ckanext.shanghai.harvesters.agency_export:AgencyExportHarvester",
-            "shanghai_ckan_api = ckanext.shanghai.harvesters.ckan_api:CkanApiHarvester",
-            "shanghai_dcat = ckanext.shanghai.harvesters.dcat:ShanghaiDCATHarvester",
+            "shanghai_harvest = ckanext.shanghai.harvesters.plugin:ShanghaiHarvestPlugin",
+            "shanghai_agency_export = ckanext.shanghai.harvesters.sources.agency_export:AgencyExportHarvester",
+            "shanghai_ckan_api = ckanext.shanghai.harvesters.sources.ckan_api:CkanApiHarvester",
+            "shanghai_dcat = ckanext.shanghai.harvesters.sources.dcat:ShanghaiDCATHarvester",
         ],
         "ckan.rdf.profiles": [
-            "shanghai_core = ckanext.shanghai.harvesters.dcat:ShanghaiCoreProfile",
-            "shanghai_portal = ckanext.shanghai.dcat_profile:ShanghaiPortalProfile",
+            "shanghai_core = ckanext.shanghai.harvesters.sources.dcat:ShanghaiCoreProfile",
+            "shanghai_portal = ckanext.shanghai.portal.dcat:ShanghaiPortalProfile",
         ],
         "babel.extractors": [
             "ckan = ckan.lib.extract:extract_ckan",

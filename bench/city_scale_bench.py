@@ -186,7 +186,7 @@ class SearchProbe(threading.Thread):
 def reindex(base: str, stock_sample: int) -> dict:
     import ckan.model as model
     from ckan.lib import search
-    from ckanext.shanghai import reindex as portal_reindex
+    from ckanext.shanghai.harvesters.index import rebuild as portal_reindex
 
     ids = portal_reindex.package_ids()
     sample = random.Random(3).sample(ids, min(stock_sample, len(ids)))

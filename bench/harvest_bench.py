@@ -98,7 +98,7 @@ def queue_path(export: Path, label: str, fetch_consumers: int, logs: Path, mappi
     import ckan.model as model
     import ckan.plugins.toolkit as tk
     from ckanext.harvest.model import HarvestJob, HarvestObject
-    from ckanext.shanghai import harvest_scheduler
+    from ckanext.shanghai.harvesters import scheduler as harvest_scheduler
     from ckanext.shanghai.harvesters import records
 
     source = _bench_source(export, label, mapping)

@@ -62,7 +62,7 @@ SCHEMA_DIR = ROOT / "schemas"
 # The demo catalog and tables `make serve` loads (also a harvest file root).
 DEMO_DIR = ROOT / "config" / "demo"
 NOT_DATASET_SCHEMAS = {"presets.yaml", "organization.yaml", "national_themes.yaml"}
-PLUGINS = ("shanghai scheming_datasets scheming_organizations harvest ckan_harvester "
+PLUGINS = ("shanghai scheming_datasets scheming_organizations harvest ckan_harvester shanghai_harvest "
            "shanghai_agency_export shanghai_ckan_api shanghai_dcat activity "
            "shanghai_portal datastore dcat shanghai_access")
 

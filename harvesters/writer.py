@@ -27,7 +27,7 @@ from ckan.logic.action import create as create_actions
 from ckan.logic.action import delete as delete_actions
 from ckan.logic.action import update as update_actions
 
-from ckanext.shanghai import bulk_index
+from ckanext.shanghai.harvesters.index import bulk as bulk_index
 from ckanext.shanghai.logic import validators as shanghai_validators
 
 log = logging.getLogger(__name__)

@@ -60,7 +60,7 @@ def create_source(name: str, url: str, config: dict, owner_org: str | None = Non
 def run_job(source_id: str) -> dict:
     """Gather, then fetch and import every object, then let ckanext-harvest
     mark the job finished; returns the job's report."""
-    from ckanext.shanghai.harvest_scheduler import close_reports, finish_jobs
+    from ckanext.shanghai.harvesters.scheduler import close_reports, finish_jobs
     from ckanext.shanghai.harvesters import records
     from ckanext.shanghai.harvesters.writer import batched_index_commits
 

@@ -8,7 +8,7 @@ import ckan.model as model
 import ckan.plugins.toolkit as tk
 from ckan.lib import search
 from ckan.tests import factories, helpers
-from ckanext.shanghai import bulk_index
+from ckanext.shanghai.harvesters.index import bulk as bulk_index
 from ckanext.shanghai.harvesters.writer import CatalogWriter
 
 from portal_testing import make_department, site_context

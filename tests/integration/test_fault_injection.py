@@ -21,7 +21,7 @@ import sqlalchemy.exc
 import ckan.model as model
 import ckan.plugins.toolkit as tk
 from ckanext.harvest.model import HarvestJob, HarvestObject
-from ckanext.shanghai import index_check
+from ckanext.shanghai.harvesters.index import check as index_check
 from ckanext.shanghai.harvesters import records
 
 from portal_testing import create_source, load_catalog, port_of, restart_service, site_context, start_ckan

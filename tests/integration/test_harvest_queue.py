@@ -14,7 +14,8 @@ import pytest
 import ckan.model as model
 import ckan.plugins.toolkit as tk
 from ckanext.harvest.model import HarvestJob, HarvestObject
-from ckanext.shanghai import harvest_scheduler, index_check
+from ckanext.shanghai.harvesters import scheduler as harvest_scheduler
+from ckanext.shanghai.harvesters.index import check as index_check
 from ckanext.shanghai.harvesters import records
 from ckanext.shanghai.harvesters.mapping import MAPPINGS_DIR, load_mapping
 

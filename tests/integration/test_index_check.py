@@ -8,7 +8,7 @@ import pytest
 import ckan.model as model
 from ckan.lib.search.common import make_connection
 from ckan.tests import factories, helpers
-from ckanext.shanghai import index_check
+from ckanext.shanghai.harvesters.index import check as index_check
 
 from portal_testing import make_department
 

@@ -14,7 +14,7 @@ from werkzeug.datastructures import FileStorage
 import ckan.plugins.toolkit as tk
 from ckan.tests import factories, helpers
 
-from ckanext.shanghai import datastore_loader
+from ckanext.shanghai.datastore import loader as datastore_loader
 from data_files import TABLES
 from portal_testing import make_department, site_context
 

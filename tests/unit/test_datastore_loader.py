@@ -7,7 +7,7 @@ import io
 import openpyxl
 import pytest
 
-from ckanext.shanghai.datastore_loader import LoadError, is_tabular, read_table
+from ckanext.shanghai.datastore.loader import LoadError, is_tabular, read_table
 from data_files import TABLES
 
 

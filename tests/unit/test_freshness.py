@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from ckanext.shanghai.stats import freshness
+from ckanext.shanghai.portal.stats import freshness
 
 TODAY = dt.date(2026, 11, 26)
 

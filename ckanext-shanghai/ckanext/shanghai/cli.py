@@ -1,5 +1,6 @@
-"""``ckan shanghai ...`` commands: set-up steps `make serve` runs, and the
-harvest queue consumers it starts."""
+"""``ckan shanghai ...`` commands of the portal: the set-up steps `make serve`
+runs. The harvest plugin (ckanext.shanghai.harvesters) adds its consumers,
+scheduler and index commands to the same group."""
 from __future__ import annotations
 
 import json
@@ -52,56 +53,6 @@ def bootstrap_admin(name: str, email: str, password: str, make_token: bool):
     click.echo(json.dumps(result))
 
 
-@shanghai.command("harvest-consumer")
-@click.argument("kind", type=click.Choice(["gather", "fetch"]))
-def harvest_consumer(kind: str):
-    """Run the gather or fetch queue consumer; it stays up while idle."""
-    from ckanext.shanghai.harvest_queue import run_consumer
-
-    run_consumer(kind)
-
-
-@shanghai.command("harvest-scheduler")
-def harvest_scheduler():
-    """Run the harvest scheduler (start due jobs, finish done ones, requeue
-    the work of dead consumers) until SIGTERM or SIGINT."""
-    from ckanext.shanghai.harvest_scheduler import run_scheduler
-
-    run_scheduler()
-
-
-@shanghai.command("index-check")
-@click.option("--repair/--no-repair", default=False, help="Also fix what differs.")
-def index_check(repair: bool):
-    """Compare the database with the Solr index (missing, stale and orphaned
-    documents); with --repair, fix them. Exits 1 when a difference remains."""
-    from ckanext.shanghai import index_check as checker
-
-    difference = checker.compare()
-    click.echo(json.dumps({"missing": len(difference.missing), "stale": len(difference.stale),
-                           "orphaned": len(difference.orphaned)}))
-    if repair and difference.total:
-        checker.repair(difference)
-        difference = checker.compare()
-        click.echo(json.dumps({"after_repair": difference.total}))
-    sys.exit(1 if difference.total else 0)
-
-
-@shanghai.command("search-index-rebuild")
-@click.option("--workers", default=2, show_default=True, help="Processes indexing in parallel.")
-@click.option("--batch", default=250, show_default=True, help="Datasets per Solr request.")
-def search_index_rebuild(workers: int, batch: int):
-    """Rebuild the whole search index from the database in place: search
-    keeps answering throughout; orphaned documents are removed at the end.
-    (重建检索索引，期间检索照常可用。)"""
-    from ckanext.shanghai import reindex
-
-    result = reindex.rebuild(workers=workers, batch=batch)
-    click.echo(json.dumps({"documents": result.documents, "orphans_removed": result.orphans_removed,
-                           "seconds": round(result.seconds, 1),
-                           "documents_per_second": round(result.per_second, 1)}))
-
-
 @shanghai.command("demo")
 @click.argument("export_path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--mapping", "mapping_name", default="shanghai", show_default=True)
@@ -143,10 +94,10 @@ def demo(export_path: str, mapping_name: str, tables_dir: str | None):
 
 def _enqueue_portal_demo(source_id: str, tables_dir: str) -> None:
     """Once the harvest is done, the job worker attaches the real tables and
-    seeds the data applications (ckanext.shanghai.portal_demo)."""
+    seeds the data applications (ckanext.shanghai.portal.demo)."""
     from pathlib import Path
 
-    from ckanext.shanghai import portal_demo
+    from ckanext.shanghai.portal import demo as portal_demo
 
     tk.enqueue_job(portal_demo.seed_when_harvested, [source_id, str(Path(tables_dir).resolve())],
                    title="portal demo: tables and data applications", rq_kwargs={"timeout": 3600})
@@ -159,7 +110,7 @@ def demo_portal(tables_dir: str):
     applications now (idempotent); prints what was done as JSON."""
     from pathlib import Path
 
-    from ckanext.shanghai import portal_demo
+    from ckanext.shanghai.portal import demo as portal_demo
 
     click.echo(json.dumps(portal_demo.seed(Path(tables_dir)),
                           ensure_ascii=False))

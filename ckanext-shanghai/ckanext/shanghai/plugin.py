@@ -4,7 +4,10 @@ from __future__ import annotations
 import ckan.plugins as plugins
 import ckan.plugins.toolkit as tk
 
-from ckanext.shanghai import csrf, errors, search, timing
+from ckanext.shanghai import search
+from ckanext.shanghai.web import csrf
+from ckanext.shanghai.web import errors
+from ckanext.shanghai.web import timing
 from ckanext.shanghai.logic import uploads
 
 
@@ -12,11 +15,9 @@ from ckanext.shanghai.logic import uploads
 @tk.blanket.validators
 @tk.blanket.cli
 @tk.blanket.actions
-@tk.blanket.auth_functions
 @tk.blanket.helpers
-@tk.blanket.blueprints
 class ShanghaiPlugin(plugins.SingletonPlugin):
-    """The portal: theme, validators, commands and search shaping."""
+    """The portal: theme, validators, set-up commands and search shaping."""
 
     plugins.implements(plugins.IConfigurer)
     plugins.implements(plugins.IPackageController, inherit=True)
@@ -32,11 +33,13 @@ class ShanghaiPlugin(plugins.SingletonPlugin):
 
     # IPackageController
 
+    # The portal's only search hooks: every shaping, in one fixed order.
+
     def before_dataset_search(self, search_params):
-        return search.shape_query(search_params)
+        return search.search_params(search_params)
 
     def before_dataset_index(self, pkg_dict):
-        return search.shape_index_document(pkg_dict)
+        return search.index_document(pkg_dict)
 
     def after_dataset_search(self, search_results, search_params):
         return search.label_facet_items(search_results)
@@ -74,7 +77,6 @@ class ShanghaiPortalPlugin(plugins.SingletonPlugin):
     plugins.implements(plugins.IBlueprint)
     plugins.implements(plugins.IValidators)
     plugins.implements(plugins.IResourceController, inherit=True)
-    plugins.implements(plugins.IPackageController, inherit=True)
     plugins.implements(plugins.IMiddleware, inherit=True)
 
     # IConfigurer
@@ -85,21 +87,21 @@ class ShanghaiPortalPlugin(plugins.SingletonPlugin):
     # ITemplateHelpers
 
     def get_helpers(self):
-        from ckanext.shanghai import portal_helpers
+        from ckanext.shanghai.portal import helpers as portal_helpers
 
         return {name: getattr(portal_helpers, name) for name in portal_helpers.__all__}
 
     # IBlueprint
 
     def get_blueprint(self):
-        from ckanext.shanghai import portal
+        from ckanext.shanghai.portal import views as portal
 
         return [portal.shanghai_portal]
 
     # IValidators
 
     def get_validators(self):
-        from ckanext.shanghai import portal
+        from ckanext.shanghai.portal import views as portal
 
         return {name: getattr(portal, name) for name in (
             "shanghai_web_address", "shanghai_data_product_names", "shanghai_data_product_names_output")}
@@ -107,36 +109,24 @@ class ShanghaiPortalPlugin(plugins.SingletonPlugin):
     # IResourceController
 
     def before_resource_update(self, context, current, resource):
-        from ckanext.shanghai import portal
+        from ckanext.shanghai.portal import views as portal
 
         portal.remember_changed_source(context, current, resource)
 
     def after_resource_create(self, context, resource):
-        from ckanext.shanghai import portal
+        from ckanext.shanghai.portal import views as portal
 
         portal.after_resource_change(context, resource, created=True)
 
     def after_resource_update(self, context, resource):
-        from ckanext.shanghai import portal
+        from ckanext.shanghai.portal import views as portal
 
         portal.after_resource_change(context, resource, created=False)
-
-    # IPackageController
-
-    def before_dataset_search(self, search_params):
-        from ckanext.shanghai import portal
-
-        return portal.shape_search(search_params)
-
-    def before_dataset_index(self, pkg_dict):
-        from ckanext.shanghai import portal
-
-        return portal.shape_index(pkg_dict)
 
     # IMiddleware
 
     def make_middleware(self, app, config):
-        from ckanext.shanghai import portal
+        from ckanext.shanghai.portal import views as portal
 
         app.after_request(portal.record_downloads)
         return app
@@ -186,11 +176,6 @@ class ShanghaiAccessPlugin(plugins.SingletonPlugin):
         from ckanext.shanghai.access import policy
 
         return policy.redact_package(context, pkg_dict)
-
-    def before_dataset_index(self, pkg_dict):
-        from ckanext.shanghai.access import policy
-
-        return policy.shape_index_document(pkg_dict)
 
 
 def _public(module) -> dict:

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from ckanext.shanghai.harvesters.fetching import FetchLimits, SourceFetchError, check_url, download, local_path
+from ckanext.shanghai.files.fetching import FetchLimits, SourceFetchError, check_url, download, local_path
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -250,7 +250,7 @@ def test_a_rebinding_name_cannot_reach_loopback(server, monkeypatch):
     routes["/export.json"] = lambda handler: (hits.append(1), handler.send_response(200), handler.end_headers())
     answers = iter([["192.0.2.1"]])  # public-looking (TEST-NET-1 is not global, so patch the check)
     _fake_dns(monkeypatch, {"rebind.example": lambda: next(answers, ["127.0.0.1"])})
-    monkeypatch.setattr("ckanext.shanghai.harvesters.fetching._address_is_public", lambda a: a == "192.0.2.1")
+    monkeypatch.setattr("ckanext.shanghai.files.fetching._address_is_public", lambda a: a == "192.0.2.1")
     with pytest.raises(SourceFetchError):
         download(f"http://rebind.example:{port}/export.json", FetchLimits(connect_timeout=1, deadline=5))
     assert hits == []

@@ -13,7 +13,7 @@ from ckanext.shanghai.harvesters.mapping import (
     MAPPINGS_DIR, Mapping, MappedRecord, MappingConfigError, RecordRejected, department_slug,
     department_type_of, load_mapping, map_records, schema_fields,
 )
-from ckanext.shanghai.harvesters.readers import BadRecord, iter_records
+from ckanext.shanghai.files.readers import BadRecord, iter_records
 from data_files import catalog_file
 
 EXPORTS = {

@@ -13,11 +13,13 @@ from flask import Blueprint, Response, request
 import ckan.plugins.toolkit as tk
 from ckan.lib.navl.dictization_functions import Invalid, missing
 
-from ckanext.shanghai import datastore_loader, downloads, stats
+from ckanext.shanghai.datastore import loader as datastore_loader
+from ckanext.shanghai.portal import downloads
+from ckanext.shanghai.portal import stats
 
 log = logging.getLogger(__name__)
 
-__all__ = ["shanghai_portal", "record_downloads", "shape_search", "shape_index",
+__all__ = ["shanghai_portal", "record_downloads",
            "shanghai_web_address", "shanghai_data_product_names",
            "shanghai_data_product_names_output", "after_resource_change"]
 
@@ -97,28 +99,6 @@ def reindex_package(package_id: str) -> None:
 
 # --------------------------------------------------------------------------
 # Search and index
-
-
-def shape_search(search_params: dict[str, Any]) -> dict[str, Any]:
-    """Data applications are not data products: keep them out of a search
-    that does not ask for them."""
-    fq = search_params.get("fq") or ""
-    if "dataset_type:application" not in fq:
-        search_params["fq"] = f"{fq} -dataset_type:application".strip()
-    return search_params
-
-
-def shape_index(pkg_dict: dict[str, Any]) -> dict[str, Any]:
-    # The index gets extras as stored (a JSON list as text); one term per product.
-    related = pkg_dict.get("related_datasets")
-    if isinstance(related, str):
-        pkg_dict["related_datasets"] = shanghai_data_product_names_output(related)
-    if pkg_dict.get("type") != "harvest":
-        try:
-            pkg_dict["downloads_total"] = downloads.package_downloads(pkg_dict["id"])
-        except Exception:  # before the migration: index without counts
-            log.warning("download counts unavailable while indexing %s", pkg_dict.get("id"))
-    return pkg_dict
 
 
 # --------------------------------------------------------------------------

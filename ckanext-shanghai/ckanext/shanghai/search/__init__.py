@@ -1,12 +1,17 @@
 """All Solr shaping of the portal in one place: what a dataset's index
-document holds (before_dataset_index) and how a search is asked
-(before_dataset_search). The Solr schema is config/solr/configsets/ckan."""
+document holds (``index_document``, the one before_dataset_index) and how a
+search is asked (``search_params``, the one before_dataset_search), each a
+fixed sequence of steps. The Solr schema is config/solr/configsets/ckan."""
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from typing import Any
 
+import ckan.plugins as plugins
 import ckan.plugins.toolkit as tk
+
+log = logging.getLogger(__name__)
 
 # Fields CKAN's indexer writes itself, or that the Solr schema types
 # explicitly; every other top-level string is a schema field (data_domain,
@@ -27,6 +32,47 @@ _MAX_EXACT_BYTES = 8_000
 
 # The dismax fields; "text" is segmented into Chinese words by the schema.
 QUERY_FIELDS = "name^4 title^4 tags^2 groups^2 text"
+
+
+def index_document(pkg_dict: dict[str, Any]) -> dict[str, Any]:
+    """A dataset's Solr document, shaped in a fixed order: the portal's own
+    fields (download counts, related products), then the text and exact
+    fields, then, last, conditional access takes out the addresses of
+    conditional products (so no earlier step can put one back)."""
+    if plugins.plugin_loaded("shanghai_portal"):
+        pkg_dict = _portal_fields(pkg_dict)
+    pkg_dict = shape_index_document(pkg_dict)
+    if plugins.plugin_loaded("shanghai_access"):
+        from ckanext.shanghai.access import policy
+
+        pkg_dict = policy.shape_index_document(pkg_dict)
+    return pkg_dict
+
+
+def search_params(params: dict[str, Any]) -> dict[str, Any]:
+    """A search as sent to Solr: the ranked fields, and data applications
+    kept out of a search that does not ask for them."""
+    params = shape_query(params)
+    if plugins.plugin_loaded("shanghai_portal"):
+        fq = params.get("fq") or ""
+        if "dataset_type:application" not in fq:
+            params["fq"] = f"{fq} -dataset_type:application".strip()
+    return params
+
+
+def _portal_fields(pkg_dict: dict[str, Any]) -> dict[str, Any]:
+    from ckanext.shanghai.portal import downloads, views
+
+    # The index gets extras as stored (a JSON list as text); one term per product.
+    related = pkg_dict.get("related_datasets")
+    if isinstance(related, str):
+        pkg_dict["related_datasets"] = views.shanghai_data_product_names_output(related)
+    if pkg_dict.get("type") != "harvest":
+        try:
+            pkg_dict["downloads_total"] = downloads.package_downloads(pkg_dict["id"])
+        except Exception:  # before the migration: index without counts
+            log.warning("download counts unavailable while indexing %s", pkg_dict.get("id"))
+    return pkg_dict
 
 
 def shape_index_document(pkg_dict: dict[str, Any]) -> dict[str, Any]:

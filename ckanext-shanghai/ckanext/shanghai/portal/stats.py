@@ -8,7 +8,8 @@ from typing import Any
 
 import ckan.plugins.toolkit as tk
 
-from ckanext.shanghai import downloads, search
+from ckanext.shanghai import search
+from ckanext.shanghai.portal import downloads
 
 __all__ = ["PRODUCTS_FQ", "ALLOWED_DAYS", "freshness", "product_search", "facet_counts",
            "key_figures", "freshness_shares", "statistics"]

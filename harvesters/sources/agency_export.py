@@ -10,10 +10,12 @@ from typing import Any
 import ckan.plugins as plugins
 from ckanext.harvest.interfaces import IHarvester
 
-from ckanext.shanghai.harvesters import fetching, readers, runner
+from ckanext.shanghai.files import fetching
+from ckanext.shanghai.files import readers
+from ckanext.shanghai.harvesters import pipeline
 
 
-class AgencyExportHarvester(runner.MappedSourceHarvester, plugins.SingletonPlugin):
+class AgencyExportHarvester(pipeline.MappedSourceHarvester, plugins.SingletonPlugin):
     """Agency catalog export (机构目录导出)."""
 
     plugins.implements(IHarvester)

@@ -211,7 +211,7 @@ def _resource_bytes(resource: dict) -> bytes:
         with open(path, "rb") as handle:
             data = handle.read(MAX_BYTES + 1)
     else:
-        from ckanext.shanghai.harvesters import fetching
+        from ckanext.shanghai.files import fetching
 
         limits = fetching.FetchLimits(
             max_bytes=MAX_BYTES,

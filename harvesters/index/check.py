@@ -80,7 +80,7 @@ def compare() -> IndexDifference:
 def repair(difference: IndexDifference, batch: int = 250) -> None:
     """Index the missing and stale datasets (a batch per Solr request), drop
     the orphans (one delete per batch), commit once."""
-    from ckanext.shanghai import bulk_index
+    from ckanext.shanghai.harvesters.index import bulk as bulk_index
 
     to_index = difference.missing + difference.stale
     for start in range(0, len(to_index), batch):

@@ -22,7 +22,9 @@ import ckan.plugins.toolkit as tk
 from ckan.lib.search.common import SearchIndexError
 from ckanext.harvest.model import HarvestGatherError, HarvestObject, HarvestObjectExtra
 
-from ckanext.shanghai.harvesters import fetching, mapping, readers, records, source_config
+from ckanext.shanghai.harvesters import mapping, records, source_config
+from ckanext.shanghai.files import fetching
+from ckanext.shanghai.files import readers
 from ckanext.shanghai.harvesters.writer import CatalogWriter
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,8 @@ import ckan.model as model
 import ckan.plugins.toolkit as tk
 from ckan.lib import search
 
-from ckanext.shanghai import bulk_index, index_check
+from ckanext.shanghai.harvesters.index import bulk as bulk_index
+from ckanext.shanghai.harvesters.index import check as index_check
 
 log = logging.getLogger(__name__)
 

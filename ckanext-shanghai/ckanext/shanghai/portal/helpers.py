@@ -8,7 +8,10 @@ import json
 import ckan.plugins.toolkit as tk
 from flask import request
 
-from ckanext.shanghai import datastore_loader, downloads, search, stats
+from ckanext.shanghai import search
+from ckanext.shanghai.datastore import loader as datastore_loader
+from ckanext.shanghai.portal import downloads
+from ckanext.shanghai.portal import stats
 
 __all__ = [
     "sh_t", "sh_is_english", "sh_language_url", "sh_key_figures", "sh_department_counts",

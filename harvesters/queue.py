@@ -30,7 +30,7 @@ from ckan.lib.search.common import SearchIndexError
 from ckanext.harvest import queue as harvest_queue
 from ckanext.harvest.model import HarvestJob, HarvestObject
 
-from ckanext.shanghai.harvesters import runner
+from ckanext.shanghai.harvesters import pipeline
 
 log = logging.getLogger(__name__)
 
@@ -185,11 +185,11 @@ def fetch_batch(consumer: IdleSafeRedisConsumer, bodies: list[str]) -> None:
             else:
                 for obj in group:
                     harvest_queue.fetch_and_import_stages(harvester, obj)
-    except runner.SERVICE_ERRORS:
+    except pipeline.SERVICE_ERRORS:
         # A service outage is not the objects' fault: take back this try,
         # so that only real failures use up their five retries.
         model.Session.rollback()
-        with contextlib.suppress(*runner.SERVICE_ERRORS):
+        with contextlib.suppress(*pipeline.SERVICE_ERRORS):
             model.Session.query(HarvestObject).filter(HarvestObject.id.in_(runnable_ids)).update(
                 {"retry_times": HarvestObject.retry_times - 1}, synchronize_session=False)
             model.Session.commit()

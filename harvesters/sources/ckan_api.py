@@ -14,7 +14,8 @@ from typing import Any, Iterator
 import ckan.plugins as plugins
 from ckanext.harvest.interfaces import IHarvester
 
-from ckanext.shanghai.harvesters import fetching, runner
+from ckanext.shanghai.files import fetching
+from ckanext.shanghai.harvesters import pipeline
 
 MAX_PAGE_SIZE = 1000
 
@@ -58,7 +59,7 @@ def remote_records(base_url: str, fq: str, page_size: int, limits: fetching.Fetc
             return
 
 
-class CkanApiHarvester(runner.MappedSourceHarvester, plugins.SingletonPlugin):
+class CkanApiHarvester(pipeline.MappedSourceHarvester, plugins.SingletonPlugin):
     """CKAN portal (CKAN 门户，经 Action API)."""
 
     plugins.implements(IHarvester)

@@ -1,114 +1,25 @@
-"""Declarative field mapping of agency export records onto the portal's dataset
-schemas: pure functions, a source record in, a CKAN package dict out.
-
-A mapping is a YAML file (see harvesters/mappings/README.md, which shows the
-three real ones) loaded by ``load_mapping``; every problem in it is reported
-at once in a ``MappingConfigError``. Keys:
-
-``version``
-    1 (the format of this file). Optional.
-``description``
-    Free text for people. Optional.
-``name_prefix``
-    Required; lower-case letters, digits and ``-``, at most 20 characters.
-    Package names are ``<name_prefix>-<identity as a slug>``, never derived
-    from titles (portals repeat titles).
-``identity``
-    How a record is recognised from one run to the next (stored as
-    ``source_identifier``). ``from``: a source field; ``pattern``: a regular
-    expression with one group that extracts the id from that field (e.g. the
-    ``id=`` of a page address); ``hash_of``: a list of fields whose values,
-    hashed, identify the record, used when ``from`` is absent or yields
-    nothing. Choose fields that do not change when the data is updated.
-``department``
-    ``from: <field>`` or ``fixed: <Chinese name>``; ``aliases`` maps variant
-    spellings found in the source to one name.
-``dataset_type``
-    ``fixed: <type>``, or ``by_department: {<Chinese name>: <type>}`` with
-    ``default`` (``dataset`` when not given). Types are the ``dataset_type``
-    of the schemas in schemas/.
-``empty_values``
-    Source values meaning "no value" for every field (e.g. ``暂无``); blank
-    text always is.
-``fields``
-    Target field -> rule, or -> a source field name as a shorthand for
-    ``{from: <name>}``. Targets are the schemas' dataset fields, plus ``tags``
-    (written as ``tag_string``); ``name``, ``owner_org``, ``source_identifier``
-    and ``tag_string`` are filled in by the harvest and cannot be mapped. A
-    rule has ``from`` (a field, or a list of fields tried in order: the first
-    non-empty one is used), and optionally ``values`` (raw value -> code),
-    ``default``, ``required``, ``empty_values`` (more "no value" markers for
-    this rule), ``type`` (``str``, ``int``, ``date``; implied by the target's
-    schema), ``date_formats`` (strptime formats; ``2023年4月6日`` is always
-    understood) and ``split`` (a regular expression cutting a text into tags
-    or into several choices). A rule without ``from`` gives every record its
-    ``default``.
-``resources``
-    One resource per format listed in ``formats_from`` (a list, or a text cut
-    by ``split`` or picked out by ``findall``, a regular expression with at
-    most one group), each linking to ``url_from`` (a field; empty when not
-    given), named after the title and format; formats are upper-cased,
-    unknown codes kept as given. Or, for sources that list their files,
-    ``from``: a field holding a list of ``{url, format, name, description}``
-    (one resource each; a missing name is made from the title and format).
-
-What is decided where:
-
-- A record is rejected (``RecordRejected``, naming the field and the raw
-  value) for a missing identity, department or required value, a value of a
-  choice field that neither the value map nor the schema's codes know, and a
-  date or number that cannot be read. A rejection is a recorded error, never a
-  silent skip.
-- Tags CKAN would refuse (shorter than 2 or longer than 100 characters, or
-  with characters other than letters, digits, CJK, space and ``-_.``) are
-  dropped and listed in ``MappedRecord.warnings``; the record still maps.
-- A ``last_updated`` before ``first_published`` is left as the source says
-  (with a warning): CKAN's validator rejects it and the harvest reports it.
-- ``content_hash`` is the SHA-256 of the mapping's fingerprint and the
-  canonical JSON of the source record (keys sorted), so an unchanged record is
-  recognised before it is mapped, and a changed mapping re-imports everything.
-"""
+"""Compiling a mapping file: reading its YAML strictly, checking every key,
+rule and pattern against the portal's schemas, and reporting every problem
+at once (``MappingConfigError``). See the package docstring for the format."""
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import hashlib
 import json
 import re
-import unicodedata
-from collections.abc import Iterable, Iterator
 from collections.abc import Mapping as AbstractMapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .readers import BadRecord
-
-__all__ = [
-    "ENGINE_VERSION",
-    "SCHEMA_DIR",
-    "MAPPINGS_DIR",
-    "FieldRule",
-    "Mapping",
-    "MappedRecord",
-    "MappingConfigError",
-    "RecordRejected",
-    "SchemaField",
-    "department_slug",
-    "department_type_of",
-    "load_mapping",
-    "map_records",
-    "schema_fields",
-]
 
 # Part of every mapping's fingerprint: bump when this module maps the same
 # record and config differently, so the next harvest re-imports.
 ENGINE_VERSION = 1
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
-MAPPINGS_DIR = Path(__file__).resolve().parent / "mappings"
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+MAPPINGS_DIR = Path(__file__).resolve().parents[1] / "mappings"
 
 GENERATED_FIELDS = ("name", "owner_org", "source_identifier", "tag_string", "type")
 DEFAULT_DATE_FORMATS = (
@@ -128,6 +39,10 @@ MAX_NAME_LENGTH = 100
 MAX_TITLE_LENGTH = 500
 MAX_TEXT_LENGTH = 100_000
 MAX_RESOURCES = 200
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 # --- errors and results ---------------------------------------------------
@@ -259,8 +174,7 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def load_mapping(source: str | Path | AbstractMapping, *,
-                 schema_dir: str | Path = SCHEMA_DIR) -> "Mapping":
+def read_mapping_config(source: str | Path | AbstractMapping) -> dict:
     """A validated ``Mapping`` from a YAML file's path, or from the already
     parsed configuration.
 
@@ -283,7 +197,7 @@ def load_mapping(source: str | Path | AbstractMapping, *,
         if not isinstance(config, dict):
             raise MappingConfigError([
                 "映射文件的顶层应为键值映射 / the mapping file's top level must be a mapping of keys"])
-    return Mapping(config, schema_fields(str(schema_dir)))
+    return config
 
 
 @dataclass(frozen=True)
@@ -384,7 +298,7 @@ def _text_map(problems: _Problems, where: str, value: Any) -> dict[str, str]:
     return result
 
 
-class Mapping:
+class CompiledMapping:
     """A validated mapping of one source's records onto the schemas; see the
     module docstring for the configuration."""
 
@@ -657,481 +571,3 @@ class Mapping:
                 problems, "resources.findall", spec["findall"], groups=(0, 1))
 
     # -- mapping a record --
-
-    def identity_of(self, record: dict) -> str:
-        """The record's stable id in its source.
-
-        :raises RecordRejected: when the configured fields yield none.
-        """
-        if self._identity_from is not None:
-            text = self._text(record, self._identity_from, None)
-            if text in self._empty:
-                text = ""
-            if text and self._identity_pattern is not None:
-                match = self._identity_pattern.search(text)
-                text = match.group(1).strip() if match and match.group(1) else ""
-            if text:
-                return text
-        if self._identity_hash_of:
-            values = [self._text(record, name, None) for name in self._identity_hash_of]
-            if any(values):
-                return hashlib.sha256(_canonical(values).encode("utf-8")).hexdigest()[:20]
-        fields_zh = "、".join(filter(None, [self._identity_from, *self._identity_hash_of]))
-        fields_en = ", ".join(filter(None, [self._identity_from, *self._identity_hash_of]))
-        raise RecordRejected(
-            None, "source_identifier",
-            f"无法确定记录标识：{fields_zh} 为空或不含标识", f"no identity: {fields_en} empty or without an id",
-            code="missing-identity",
-        )
-
-    def content_hash(self, record: dict) -> str:
-        """SHA-256 of this mapping's fingerprint and the canonical source record."""
-        canonical = _canonical({"mapping": self.fingerprint, "record": record})
-        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-    def rule(self, target: str) -> FieldRule:
-        """The rule filling ``target`` (``tags`` for the tags)."""
-        for rule in self.rules:
-            if rule.target == target:
-                return rule
-        raise KeyError(target)
-
-    def package_name(self, identity: str) -> str:
-        """``<name_prefix>-<identity as a slug>``; an 8-hex hash of the
-        identity is added whenever the slug is not the identity itself (case
-        folded, characters replaced, cut to fit 100), so distinct identities
-        keep distinct names."""
-        slug = re.sub(r"[^a-z0-9_-]+", "-", identity.lower()).strip("-_")
-        room = MAX_NAME_LENGTH - len(self.name_prefix) - 1
-        if slug != identity or len(slug) > room:
-            digest = hashlib.sha256(identity.encode("utf-8")).hexdigest()[:8]
-            slug = f"{slug[:room - 9].rstrip('-_')}-{digest}".lstrip("-")
-        return f"{self.name_prefix}-{slug}"
-
-    def apply(self, record: dict) -> MappedRecord:
-        """Map one source record.
-
-        :raises RecordRejected: naming the field and the raw value.
-        """
-        identity = self.identity_of(record)
-        department = self._department(record, identity)
-        dataset_type = (
-            self._type_fixed or self._type_by_department.get(department, self._type_default))
-        schema = self._schemas[dataset_type]
-        warnings: list[str] = []
-        package: dict[str, Any] = {"type": dataset_type, "name": self.package_name(identity)}
-        for rule in self.rules:
-            if rule.target != "tags" and rule.target not in schema:
-                continue  # a department field; this record's type has no such field
-            value = self._value(record, rule, identity, warnings)
-            package["tag_string" if rule.target == "tags" else rule.target] = value
-        package["source_identifier"] = identity
-        if self._formats_from is not None:
-            package["resources"] = self._resources(record, package.get("title", ""))
-        elif self._resources_from is not None:
-            package["resources"] = self._listed_resources(record, package.get("title", ""))
-        _check_sizes(package, identity)
-        first, last = package.get("first_published"), package.get("last_updated")
-        if first and last and last < first:
-            warnings.append(
-                f"更新日期 {last} 早于首次发布日期 {first}（按来源原样保留） / last_updated {last} "
-                f"is before first_published {first} (kept as the source says)")
-        return MappedRecord(
-            identity=identity, department=department, dataset_type=dataset_type,
-            package=package, content_hash=self.content_hash(record), warnings=warnings,
-        )
-
-    def _text(self, record: dict, name: str, identity: str | None) -> str:
-        value = record.get(name)
-        if value is None:
-            return ""
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, (str, int, float, Decimal)):
-            return str(value).strip()
-        if isinstance(value, list) and len(value) == 1 and not isinstance(value[0], (list, dict)):
-            return self._text({name: value[0]}, name, identity)
-        raise RecordRejected(
-            identity, name, f"字段「{name}」的值应为文本，而不是 {type(value).__name__}",
-            f"field {name!r} should hold text, not {type(value).__name__}", code="bad-value",
-        )
-
-    def _department(self, record: dict, identity: str) -> str:
-        if self._department_fixed:
-            return self._department_fixed
-        name = self._text(record, self._department_from, identity)
-        name = self._department_aliases.get(name, name)
-        if name in self._empty:
-            raise RecordRejected(
-                identity, "owner_org", f"缺少数据提供部门（{self._department_from}）",
-                f"no providing department ({self._department_from})", code="missing-department",
-            )
-        return name
-
-    def _raw(self, record: dict, rule: FieldRule, identity: str) -> tuple[str, Any]:
-        """The first source field with a value, and that value (a list for
-        tags and multiple choices, else text)."""
-        for name in rule.sources:
-            value = record.get(name)
-            if rule.kind in ("tags", "choices") and isinstance(value, list):
-                items = [self._text({name: item}, name, identity) for item in value]
-                items = [item for item in items if item not in rule.empty]
-                if items:
-                    return name, items
-                continue
-            text = self._text(record, name, identity)
-            if text not in rule.empty:
-                return name, text
-        return "", None
-
-    def _value(self, record: dict, rule: FieldRule, identity: str, warnings: list[str]) -> Any:
-        source, raw = self._raw(record, rule, identity)
-        if raw is None:
-            if rule.default is not None:
-                source, raw = "default", rule.default
-            elif rule.required:
-                names = "、".join(rule.sources) or "default"
-                raise RecordRejected(
-                    identity, rule.target, f"缺少必填字段 {rule.target}（来源：{names}）",
-                    f"the required field {rule.target} is empty "
-                    f"(source: {', '.join(rule.sources)})",
-                    code="missing-required",
-                )
-            else:
-                return [] if rule.kind == "choices" else ""
-        if rule.kind == "tags":
-            return _tag_string(raw if isinstance(raw, list) else rule.split.split(raw), warnings)
-        if rule.kind == "choices":
-            parts = raw if isinstance(raw, list) else rule.split.split(raw)
-            codes = (self._code(rule, source, part.strip(), identity)
-                     for part in parts if part.strip())
-            return list(dict.fromkeys(codes))
-        if rule.kind == "choice":
-            return self._code(rule, source, raw, identity)
-        raw = rule.values.get(raw, raw)
-        if rule.kind == "date":
-            return _parse_date(raw, rule, source, identity)
-        if rule.kind == "int":
-            return _parse_int(raw, rule, source, identity)
-        return raw
-
-    def _code(self, rule: FieldRule, source: str, raw: str, identity: str) -> str:
-        if raw in rule.values:
-            return rule.values[raw]
-        if rule.choices is not None and raw in rule.choices:
-            return raw
-        raise RecordRejected(
-            identity, rule.target,
-            f"{source}「{raw}」没有对应的 {rule.target} 取值（映射中无此项；可选：{'、'.join(rule.choices or ())}）",
-            f"{source} value {raw!r} has no {rule.target} code (not in the value map; "
-            f"choices: {', '.join(rule.choices or ())})",
-            code="unmapped-value",
-        )
-
-    def _resources(self, record: dict, title: str) -> list[dict]:
-        value = record.get(self._formats_from)
-        if isinstance(value, list):
-            formats = [self._text({"format": item}, "format", None) for item in value]
-        else:
-            text = self._text(record, self._formats_from, None)
-            if self._formats_findall is not None:
-                formats = [match if isinstance(match, str) else match[0]
-                           for match in self._formats_findall.findall(text)]
-            else:
-                formats = self._formats_split.split(text)
-        url = self._text(record, self._resource_url_from, None) if self._resource_url_from else ""
-        resources, seen = [], set()
-        for fmt in formats:
-            fmt = fmt.strip()
-            code = fmt.upper() if fmt.isascii() else fmt
-            if not fmt or fmt in self._empty or code in seen:
-                continue
-            seen.add(code)
-            name = f"{title}（{code}）" if title else code
-            resources.append({"name": name, "url": url, "format": code})
-        return resources
-
-
-    def _listed_resources(self, record: dict, title: str) -> list[dict]:
-        resources = []
-        for item in record.get(self._resources_from) or []:
-            if not isinstance(item, AbstractMapping):
-                continue
-            fmt = str(item.get("format") or "").strip()
-            code = fmt.upper() if fmt.isascii() else fmt
-            resource = {"url": str(item.get("url") or ""), "format": code,
-                        "name": str(item.get("name") or "").strip() or (f"{title}（{code}）" if code else title)}
-            if item.get("description"):
-                resource["description"] = str(item["description"])
-            resources.append(resource)
-        return resources
-
-
-# --- value conversions ----------------------------------------------------------
-
-def _check_sizes(package: dict, identity: str) -> None:
-    """Reject a record whose title, texts or resource list are far larger
-    than any catalog record's."""
-    title = package.get("title") or ""
-    if len(title) > MAX_TITLE_LENGTH:
-        raise RecordRejected(
-            identity, "title", f"标题长达 {len(title):,} 个字符，超过上限 {MAX_TITLE_LENGTH}",
-            f"the title is {len(title):,} characters long, more than the {MAX_TITLE_LENGTH} allowed",
-            code="too-large")
-    for key, value in package.items():
-        if isinstance(value, str) and len(value) > MAX_TEXT_LENGTH:
-            raise RecordRejected(
-                identity, key, f"字段 {key} 长达 {len(value):,} 个字符，超过上限 {MAX_TEXT_LENGTH:,}",
-                f"{key} is {len(value):,} characters long, more than the {MAX_TEXT_LENGTH:,} allowed",
-                code="too-large")
-    resources = package.get("resources") or []
-    if len(resources) > MAX_RESOURCES:
-        raise RecordRejected(
-            identity, "resources", f"记录含 {len(resources):,} 个资源，超过上限 {MAX_RESOURCES}",
-            f"the record has {len(resources):,} resources, more than the {MAX_RESOURCES} allowed",
-            code="too-large")
-
-
-def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
-
-
-def _tag_string(parts: Iterable[str], warnings: list[str]) -> str:
-    tags: list[str] = []
-    for part in parts:
-        tag = part.strip()
-        if not tag or tag in tags:
-            continue
-        if len(tag) < 2:
-            warnings.append(f"标签「{tag}」少于 2 个字符，已忽略 / "
-                            f"tag {tag!r} is shorter than 2 characters and was dropped")
-        elif len(tag) > 100:
-            warnings.append(f"标签「{tag[:20]}…」超过 100 个字符，已忽略 / "
-                            f"tag {tag[:20]!r}… is longer than 100 characters and was dropped")
-        elif not _TAG_ALLOWED.match(tag):
-            warnings.append(
-                f"标签「{tag}」含有不允许的字符（只能用文字、数字、空格和 -_.），已忽略 / "
-                f"tag {tag!r} has characters other than letters, digits, space and -_. "
-                f"and was dropped")
-        else:
-            tags.append(tag)
-    return ",".join(tags)
-
-
-def _parse_date(raw: str, rule: FieldRule, source: str, identity: str) -> str:
-    for fmt in rule.date_formats:
-        try:
-            return dt.datetime.strptime(raw, fmt).date().isoformat()
-        except ValueError:
-            continue
-    raise RecordRejected(
-        identity, rule.target,
-        f"{source}「{raw}」不是可识别的日期（可用格式：{'、'.join(rule.date_formats)}）",
-        f"{source} value {raw!r} is not a date in a known format ({', '.join(rule.date_formats)})",
-        code="bad-date",
-    )
-
-
-def _parse_int(raw: str, rule: FieldRule, source: str, identity: str) -> int:
-    digits = re.sub(r"(?<=\d)[,，\s](?=\d{3}\b)", "", raw)
-    try:
-        number = Decimal(digits)
-    except InvalidOperation:
-        number = None
-    if number is None or not number.is_finite() or number != number.to_integral_value():
-        raise RecordRejected(
-            identity, rule.target,
-            f"{source}「{raw}」不是整数", f"{source} value {raw!r} is not a whole number",
-            code="bad-number",
-        )
-    return int(number)
-
-
-# --- a whole source -------------------------------------------------------------
-
-def map_records(mapping: Mapping, items: Iterable[dict | BadRecord],
-                ) -> Iterator[tuple[int, MappedRecord | RecordRejected]]:
-    """Map every item ``readers.iter_records`` yields, with its 1-based
-    position in the source; unreadable records and repeated identities come
-    out as ``RecordRejected`` too, so every record is accounted for.
-
-    The first record of an identity wins. A later one with the same content
-    is a ``duplicate``; with different content a ``conflicting-duplicate``
-    (the source holds two versions of one dataset; which one is right cannot
-    be known here).
-    """
-    first_seen: dict[str, tuple[int, str]] = {}
-    for position, item in enumerate(items, start=1):
-        if isinstance(item, BadRecord):
-            where_zh = f"第 {item.position} 条记录" if item.unit == "item" else f"第 {item.position} 行"
-            yield position, RecordRejected(
-                None, None, f"{where_zh}无法读取：{item.reason_zh}",
-                f"{item.unit} {item.position} cannot be read: {item.reason_en}",
-                code="bad-record", position=position,
-            )
-            continue
-        try:
-            mapped = mapping.apply(item)
-        except RecordRejected as rejection:
-            rejection.position = position
-            yield position, rejection
-            continue
-        earlier = first_seen.get(mapped.identity)
-        if earlier is None:
-            first_seen[mapped.identity] = (position, mapped.content_hash)
-            yield position, mapped
-        elif earlier[1] == mapped.content_hash:
-            yield position, RecordRejected(
-                mapped.identity, "source_identifier",
-                f"与第 {earlier[0]} 条记录完全相同（来源中的重复记录），已跳过",
-                f"an exact repeat of record {earlier[0]} (a duplicate in the source), skipped",
-                code="duplicate", position=position,
-            )
-        else:
-            yield position, RecordRejected(
-                mapped.identity, "source_identifier",
-                f"与第 {earlier[0]} 条记录标识相同但内容不同；保留第 {earlier[0]} 条",
-                f"has the identity of record {earlier[0]} but different content; "
-                f"record {earlier[0]} is kept",
-                code="conflicting-duplicate", position=position,
-            )
-
-
-# --- departments ------------------------------------------------------------------
-
-# pypinyin reads some place names by their everyday word (长 as in 市长,
-# 行 as in 行走); a department slug should read as the place is called.
-_PLACE_READINGS = {
-    "长宁": "changning",
-    "闵行": "minhang",
-    "长江": "changjiang",
-    "六安": "luan",
-    "蚌埠": "bengbu",
-    "丽水": "lishui",
-    "番禺": "panyu",
-}
-_REGION = re.compile(r"^(?P<place>[^区县市省]{2,3}?)[市省]")
-_DISTRICT = re.compile(r"^(?P<place>.{1,6}?)(?P<kind>新区|自治县|区|县)")
-_SUFFIXES = {
-    "人民政府办公室": "renmin-zhengfu-bangongshi",
-    "人民政府办公厅": "renmin-zhengfu-bangongting",
-    "人民政府": "renmin-zhengfu",
-    "政府办公室": "zhengfu-bangongshi",
-    "政府": "zhengfu",
-    "委员会": "weiyuanhui",
-    "办公室": "bangongshi",
-    "办公厅": "bangongting",
-    "中心": "zhongxin",
-    "局": "ju",
-    "委": "wei",
-    "办": "ban",
-}
-_SUFFIX = re.compile("(" + "|".join(sorted(_SUFFIXES, key=len, reverse=True)) + ")$")
-_DISTRICT_KINDS = {"新区": "xinqu", "自治县": "zizhixian", "区": "qu", "县": "xian"}
-_PLACE_SPLIT = re.compile("(" + "|".join(_PLACE_READINGS) + ")")
-SLUG_MAX_LENGTH = 60
-
-
-def _pinyin(text: str) -> tuple[str, bool]:
-    """Toneless pinyin of a text run together, and whether anything could
-    not be spelled (rare characters, punctuation)."""
-    from pypinyin import lazy_pinyin
-
-    spelled, lossy = [], False
-    for piece in _PLACE_SPLIT.split(text):
-        if not piece:
-            continue
-        if piece in _PLACE_READINGS:
-            spelled.append(_PLACE_READINGS[piece])
-            continue
-        for syllable in lazy_pinyin(piece):
-            clean = re.sub(r"[^a-z0-9]", "", syllable.lower())
-            lossy = lossy or clean != syllable.lower()
-            spelled.append(clean)
-    return "".join(spelled), lossy
-
-
-def _part_words(part: str) -> tuple[list[str], bool]:
-    words, lossy = [], False
-
-    def spell(text: str) -> None:
-        nonlocal lossy
-        word, lost = _pinyin(text)
-        lossy = lossy or lost
-        if word:
-            words.append(word)
-
-    region = _REGION.match(part)
-    if region:
-        spell(region.group("place"))
-        part = part[region.end():]
-    district = _DISTRICT.match(part)
-    if district:
-        spell(district.group("place"))
-        words.append(_DISTRICT_KINDS[district.group("kind")])
-        part = part[district.end():]
-    suffix = _SUFFIX.search(part)
-    if suffix and suffix.start() > 0:
-        spell(part[:suffix.start()])
-        words.append(_SUFFIXES[suffix.group()])
-    elif suffix:
-        words.append(_SUFFIXES[suffix.group()])
-    elif part:
-        spell(part)
-    return words, lossy
-
-
-def department_slug(chinese_name: str) -> str:
-    """A short, readable ASCII slug for a department's Chinese name, e.g.
-    上海市公安局 -> ``shanghai-gongan-ju``, 上海市杨浦区人民政府 ->
-    ``shanghai-yangpu-qu-renmin-zhengfu``.
-
-    A pure function of the name: lower-case a-z, 0-9 and ``-``, at most 60
-    characters. A 6-hex hash of the full name is appended when the slug would
-    be longer (it is cut first) or when the name has characters the slug
-    cannot spell, so such names stay apart. Names spelled the same in
-    toneless pinyin would share a slug, and a pypinyin upgrade may respell a
-    rare character: look departments up by their Chinese name, and use the
-    slug only to name a new organisation.
-    """
-    name = unicodedata.normalize("NFKC", chinese_name or "").strip()
-    if not name:
-        raise ValueError("部门名称为空 / the department name is empty")
-    parts = [part for part in re.split(r"[()]", name) if part.strip()]
-    words, lossy = [], bool(re.search(r"[^\w()]", name))
-    for part in parts:
-        part_words, part_lossy = _part_words(part.strip())
-        words.extend(part_words)
-        lossy = lossy or part_lossy
-    slug = "-".join(word for word in words if word)
-    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:6]
-    if not slug:
-        return f"dept-{digest}"
-    if len(slug) > SLUG_MAX_LENGTH:
-        return f"{slug[:SLUG_MAX_LENGTH - 7].rstrip('-')}-{digest}"
-    if lossy:
-        return f"{slug[:SLUG_MAX_LENGTH - 7].rstrip('-')}-{digest}"
-    return slug
-
-
-_DISTRICT_GOVERNMENT = re.compile(r"(区|县)(人民政府|政府)(办公室)?$")
-_BUREAU_ENDING = re.compile(r"(局|委员会|办公室|办公厅|委|办)$")
-
-
-def department_type_of(chinese_name: str) -> str:
-    """The organisation schema's department_type for a department name, by
-    rule: a district (or county) people's government or its office ->
-    ``district-government``; a city's (上海市…) bureau, commission or office
-    -> ``municipal-bureau``; anything else, including a district's own
-    bureaus and central-government branches -> ``other``. Written for
-    Shanghai's names; for other cities' names it is a best guess."""
-    name = unicodedata.normalize("NFKC", chinese_name or "").strip()
-    core = re.sub(r"\([^()]*\)$", "", name).strip()
-    if _DISTRICT_GOVERNMENT.search(core):
-        return "district-government"
-    region = _REGION.match(core)
-    if region:
-        rest = core[region.end():]
-        if not _DISTRICT.match(rest) and _BUREAU_ENDING.search(rest):
-            return "municipal-bureau"
-    return "other"

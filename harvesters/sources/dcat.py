@@ -21,7 +21,9 @@ from ckanext.dcat.processors import RDFParser, RDFParserException
 from ckanext.dcat.profiles.base import RDFProfile
 from ckanext.harvest.interfaces import IHarvester
 
-from ckanext.shanghai.harvesters import fetching, readers, runner
+from ckanext.shanghai.files import fetching
+from ckanext.shanghai.files import readers
+from ckanext.shanghai.harvesters import pipeline
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +168,7 @@ def catalog_records(url: str, limits: fetching.FetchLimits, default_publisher: s
         url = parser.next_page()
 
 
-class ShanghaiDCATHarvester(runner.MappedSourceHarvester, plugins.SingletonPlugin):
+class ShanghaiDCATHarvester(pipeline.MappedSourceHarvester, plugins.SingletonPlugin):
     """DCAT RDF (Turtle, RDF/XML, JSON-LD) with safe fetching (DCAT 目录),
     reconciled like every portal source (added, updated, unchanged,
     withdrawn, rejected with reasons; fail closed)."""

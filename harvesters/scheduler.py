@@ -20,7 +20,7 @@ from ckanext.harvest import queue as harvest_queue
 from ckanext.harvest.logic.action import update as harvest_update
 from ckanext.harvest.model import HarvestJob, HarvestObject, HarvestSource
 
-from ckanext.shanghai import index_check
+from ckanext.shanghai.harvesters.index import check as index_check
 from ckanext.shanghai.harvesters import records
 
 log = logging.getLogger(__name__)

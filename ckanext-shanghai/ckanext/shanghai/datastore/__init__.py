@@ -1,0 +1,1 @@
+"""Tabular resources into the DataStore: reading a table and loading it."""

@@ -1,0 +1,1 @@
+"""One harvester per source kind: agency exports, CKAN APIs, DCAT catalogs."""
