@@ -206,7 +206,6 @@ def stock_path(records_: list[dict], limit: int) -> dict:
     mapping = load_mapping(MAPPINGS_DIR / "shanghai.yaml")
     user = tk.get_action("get_site_user")({"ignore_auth": True}, {})["name"]
     owner = model.Group.get("bench-owner")
-    tk.config["ckan.search.solr_commit"] = True
     packages = []
     for record in records_:
         try:

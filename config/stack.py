@@ -701,7 +701,17 @@ def render_ini(profile: Profile, database_url: str, redis_url: str, solr_url: st
     profile.ini.parent.mkdir(parents=True, exist_ok=True)
     profile.ini.touch(mode=0o600)
     profile.ini.write_text(text, encoding="utf-8")
+    harvest_ini(profile).write_text(
+        "# The harvest consumers' configuration: the portal's, except that CKAN's\n"
+        "# own updates and deletes do not commit Solr one by one; the fetch\n"
+        "# consumer commits once per batch (ckanext.shanghai.harvest.index_batch).\n"
+        f"[app:main]\nuse = config:{profile.ini.name}\nckan.search.solr_commit = false\n",
+        encoding="utf-8")
     return profile.ini
+
+
+def harvest_ini(profile: Profile) -> Path:
+    return profile.ini.with_name(f"{profile.ini.stem}-harvest.ini")
 
 
 def ckan(profile: Profile, *args: str) -> subprocess.CompletedProcess:
@@ -760,7 +770,7 @@ def start_ckan_processes(profile: Profile, procs: Processes) -> None:
     fetchers = fetch_consumers()
     for name, kind in [("harvest-gather", "gather")] + [
             (f"harvest-fetch{'' if n == 0 else n + 1}", "fetch") for n in range(fetchers)]:
-        procs.start(name, [str(VENV_BIN / "ckan"), "-c", str(profile.ini), "shanghai",
+        procs.start(name, [str(VENV_BIN / "ckan"), "-c", str(harvest_ini(profile)), "shanghai",
                            "harvest-consumer", kind], env=env)
     procs.start("harvest-scheduler", [str(VENV_BIN / "ckan"), "-c", str(profile.ini), "shanghai",
                                       "harvest-scheduler"], env=env)

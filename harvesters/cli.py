@@ -13,11 +13,13 @@ __all__ = ["COMMANDS"]
 
 @click.command("harvest-consumer")
 @click.argument("kind", type=click.Choice(["gather", "fetch"]))
-def harvest_consumer(kind: str):
+@click.option("--until-idle", is_flag=True,
+              help="Stop once the queue is empty and the work in hand is done.")
+def harvest_consumer(kind: str, until_idle: bool):
     """Run the gather or fetch queue consumer; it stays up while idle."""
     from ckanext.shanghai.harvesters.queue import run_consumer
 
-    run_consumer(kind)
+    run_consumer(kind, until_idle=until_idle)
 
 
 @click.command("harvest-scheduler")

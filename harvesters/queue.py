@@ -53,9 +53,12 @@ def idle_safe_connection(poll_seconds: int) -> redis.Redis:
 class IdleSafeRedisConsumer(harvest_queue.RedisConsumer):
     """ckanext-harvest's Redis consumer with a bounded, repeated BLPOP."""
 
-    def __init__(self, connection: redis.Redis, routing_key: str, poll_seconds: int,
-                 on_idle=None, batch_size: int = 1):
+    def __init__(self, connection: redis.Redis, routing_key: str, poll_seconds: float,
+                 on_idle=None, batch_size: int = 1, until_idle: bool = False):
         super().__init__(connection, routing_key)
+        # Stop, rather than wait for more, once the queue is empty and the
+        # work in hand is finished (a drain: ``harvest-consumer --until-idle``).
+        self.until_idle = until_idle
         self.poll_seconds = poll_seconds
         self.batch_size = batch_size
         self.in_hand: list[str] = []
@@ -98,6 +101,8 @@ class IdleSafeRedisConsumer(harvest_queue.RedisConsumer):
             if popped is None:
                 self.busy = True
                 self.work_pending = self.idle_failed = self.on_idle()
+                if self.until_idle and not self.work_pending:
+                    return
                 continue
             self.busy = True
             self.idle_failed = False
@@ -240,7 +245,11 @@ class IndexBatcher:
     def __init__(self, batch_size: int):
         self.batch_size = batch_size
         self.pending = 0
-        tk.config["ckan.search.solr_commit"] = False
+        if tk.config.get("ckan.search.solr_commit"):
+            # New records are indexed uncommitted whatever this says; CKAN's
+            # own updates and deletes commit one by one unless it is off.
+            log.info("ckan.search.solr_commit is on: updates and withdrawals commit Solr one by one "
+                     "(the consumers' configuration turns it off; see config/README.md)")
 
     def after_messages(self, number: int) -> bool:
         self.pending += number
@@ -267,22 +276,28 @@ QUEUES = {
 }
 
 
-def run_consumer(kind: str) -> None:
+def run_consumer(kind: str, until_idle: bool = False) -> None:
     """Consume the ``kind`` ("gather" or "fetch") queue until SIGTERM or SIGINT,
     finishing the message in hand before stopping. A message whose handling
-    fails is logged and the consumer goes on."""
+    fails is logged and the consumer goes on.
+
+    :param until_idle: return as soon as the queue is empty and the work in
+        hand is done (a drain, as ``harvest-consumer --until-idle`` and the
+        tests run it), instead of waiting for more
+    """
     routing_key_of, callback = QUEUES[kind]
     if kind == "gather":
         # Loaded before listening, not by the first job that names a new
         # department (its slug is spelled in pinyin): half a second saved there.
         importlib.import_module("pypinyin")
-    poll_seconds = tk.config.get("ckanext.shanghai.harvest.queue_poll_seconds")
+    # A drain waits only a moment on an empty queue before it stops.
+    poll_seconds = 0.2 if until_idle else tk.config.get("ckanext.shanghai.harvest.queue_poll_seconds")
     batch = tk.config.get("ckanext.shanghai.harvest.index_batch")
     batcher = IndexBatcher(batch) if kind == "fetch" else None
     consumer = IdleSafeRedisConsumer(idle_safe_connection(poll_seconds), routing_key_of(), poll_seconds,
                                      on_idle=batcher.commit if batcher else None,
                                      batch_size=tk.config.get("ckanext.shanghai.harvest.fetch_batch")
-                                     if kind == "fetch" else 1)
+                                     if kind == "fetch" else 1, until_idle=until_idle)
 
     def stop(signum, frame):
         consumer.stopping = True
@@ -291,8 +306,9 @@ def run_consumer(kind: str) -> None:
             raise SystemExit(0)
         log.info("%s consumer stopping after the current message", kind)
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    if not until_idle:
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
     consumer.start_heartbeat(tk.config.get("ckanext.shanghai.harvest.heartbeat_seconds"))
     log.info("%s consumer listening on %s (poll %ss)", kind, consumer.routing_key, poll_seconds)
     try:
@@ -309,5 +325,6 @@ def run_consumer(kind: str) -> None:
             if batcher:
                 consumer.work_pending = batcher.after_messages(len(bodies))
     finally:
+        consumer.stopping = True
         if batcher:
             batcher.commit()

@@ -5,7 +5,6 @@ finished jobs as finished within one tick, puts back on the queue the work of
 consumers that died, and closes each job's report."""
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import logging
@@ -17,8 +16,7 @@ import sqlalchemy as sa
 import ckan.model as model
 import ckan.plugins.toolkit as tk
 from ckanext.harvest import queue as harvest_queue
-from ckanext.harvest.logic.action import update as harvest_update
-from ckanext.harvest.model import HarvestJob, HarvestObject, HarvestSource
+from ckanext.harvest.model import HarvestGatherError, HarvestJob, HarvestObject, HarvestSource
 
 from ckanext.shanghai.harvesters.index import check as index_check
 from ckanext.shanghai.harvesters import records
@@ -31,12 +29,20 @@ def _context() -> dict:
     return {"user": site_user["name"], "ignore_auth": True, "model": model, "session": model.Session}
 
 
+# ckanext-harvest's own update frequencies (the source form's field), as
+# schedule slots; a source's ``schedule_minutes`` config takes precedence.
+FREQUENCY_MINUTES = {"ALWAYS": 1, "DAILY": 24 * 60, "WEEKLY": 7 * 24 * 60, "BIWEEKLY": 14 * 24 * 60,
+                     "MONTHLY": 30 * 24 * 60}
+
+
 def schedule_minutes(source: HarvestSource) -> int | None:
     try:
         minutes = json.loads(source.config or "{}").get("schedule_minutes")
     except (ValueError, AttributeError):
-        return None
-    return int(minutes) if isinstance(minutes, (int, float)) and minutes >= 1 else None
+        minutes = None
+    if isinstance(minutes, (int, float)) and minutes >= 1:
+        return int(minutes)
+    return FREQUENCY_MINUTES.get((source.frequency or "MANUAL").upper())
 
 
 def start_due_jobs(now: dt.datetime) -> list[str]:
@@ -142,25 +148,45 @@ def close_reports() -> int:
     return closed
 
 
-@contextlib.contextmanager
-def _without_stock_resubmits():
-    """ckanext-harvest's harvest_jobs_run also calls resubmit_objects, which
-    sends again every WAITING object not in the queue list: objects a
-    consumer holds or a gather is still writing, so they are imported twice
-    at once. requeue_stalled and requeue_lost do that job safely instead."""
-    saved = harvest_update.resubmit_jobs, harvest_update.resubmit_objects
-    harvest_update.resubmit_jobs = harvest_update.resubmit_objects = lambda: None
-    try:
-        yield
-    finally:
-        harvest_update.resubmit_jobs, harvest_update.resubmit_objects = saved
+def finish_jobs(source_id: str | None = None) -> list[str]:
+    """Mark finished every running job whose gather is done and whose
+    objects are all imported or failed, with the time of its last import,
+    and reindex its source (its page shows the last job), as ckanext-harvest's
+    harvest_jobs_run does; a job idle for longer than ``ckan.harvest.timeout``
+    minutes (when set) is finished with a gather error saying so.
 
+    The portal's own step, not harvest_jobs_run: that also calls
+    resubmit_objects, which sends again every waiting object missing from
+    the queue list, including objects a consumer holds or a gather is still
+    writing, so they would be imported twice at once. requeue_stalled and
+    requeue_lost put back lost work safely instead.
 
-def finish_jobs(source_id: str | None = None) -> None:
-    """Mark finished the jobs with nothing left to do (ckanext-harvest's
-    harvest_jobs_run, minus its resubmissions)."""
-    with _without_stock_resubmits():
-        tk.get_action("harvest_jobs_run")(_context(), {"source_id": source_id} if source_id else {})
+    :returns: the ids of the jobs marked finished
+    """
+    running = model.Session.query(HarvestJob).filter(HarvestJob.status == "Running")
+    if source_id:
+        running = running.filter(HarvestJob.source_id == source_id)
+    timeout = tk.config.get("ckan.harvest.timeout")
+    now = dt.datetime.utcnow()
+    finished = []
+    for job in running.all():
+        if timeout and now - job.get_last_action_time() > dt.timedelta(minutes=int(timeout)):
+            job.status, job.finished = "Finished", now
+            HarvestGatherError(message=f"采集任务超过 {timeout} 分钟无进展，已结束 / "
+                                       f"Job timed out: no progress for {timeout} minutes", job=job).save()
+        elif job.gather_finished is None or model.Session.query(HarvestObject.id).filter(
+                HarvestObject.harvest_job_id == job.id,
+                HarvestObject.state.notin_(["COMPLETE", "ERROR"])).count():
+            continue
+        else:
+            last_import = model.Session.query(sa.func.max(HarvestObject.import_finished)).filter(
+                HarvestObject.harvest_job_id == job.id).scalar()
+            job.status, job.finished = "Finished", last_import or job.gather_finished
+        job.save()
+        finished.append(job.id)
+        log.info("job %s of source %s finished", job.id, job.source_id)
+        tk.get_action("harvest_source_reindex")(_context(), {"id": job.source_id})
+    return finished
 
 
 def tick(now: dt.datetime | None = None) -> None:

@@ -8,9 +8,8 @@ queries and indexed with one Solr request. Updates and withdrawals go one by
 one through CKAN's actions, committing the Solr index once per batch."""
 from __future__ import annotations
 
-import contextlib
 import logging
-from typing import Any, Iterator
+from typing import Any
 
 import datetime as dt
 import uuid
@@ -20,31 +19,14 @@ import sqlalchemy as sa
 import ckan.model as model
 import ckan.plugins as plugins
 import ckan.plugins.toolkit as tk
-from ckan.lib import search
 from ckan.lib.plugins import lookup_package_plugin, plugin_validate
 from ckan.lib.plugins import get_permission_labels
-from ckan.logic.action import create as create_actions
-from ckan.logic.action import delete as delete_actions
-from ckan.logic.action import update as update_actions
 
+from ckanext.shanghai import compat
 from ckanext.shanghai.harvesters.index import bulk as bulk_index
 from ckanext.shanghai.logic import validators as shanghai_validators
 
 log = logging.getLogger(__name__)
-
-
-@contextlib.contextmanager
-def batched_index_commits() -> Iterator[None]:
-    """Within the block, index writes are sent without a Solr commit; one
-    commit makes them all visible at the end (also when the block fails, so
-    whatever reached the database is searchable)."""
-    previous = tk.config.get("ckan.search.solr_commit")
-    tk.config["ckan.search.solr_commit"] = False
-    try:
-        yield
-    finally:
-        tk.config["ckan.search.solr_commit"] = previous
-        search.commit()
 
 
 class CatalogWriter:
@@ -59,12 +41,9 @@ class CatalogWriter:
                 "session": model.Session, "auth_user_obj": self.user}
 
     def create(self, package: dict[str, Any]) -> dict[str, Any]:
-        """Validate and store a new package; raises tk.ValidationError."""
-        # The action function itself, not tk.get_action: the activity is
-        # written below from the returned dict, without a second package_show.
-        created = create_actions.package_create(self._context(), dict(package))
-        self._activity("new", created)
-        return created
+        """Validate and store a new package through CKAN's own action (its
+        chained actions, signals and activity run); raises tk.ValidationError."""
+        return tk.get_action("package_create")(self._context(), dict(package))
 
     def create_many(self, packages: list[dict[str, Any]]) -> list[Any]:
         """Validate and save new packages as package_create would, in one
@@ -155,52 +134,32 @@ class CatalogWriter:
         return ids
 
     def index_and_record(self, package_ids: list[str], kind: str = "new") -> None:
-        """Index packages saved by ``create_many`` in one Solr request (not
-        committed: see ``batched_index_commits``) and write their activities."""
+        """Index packages saved by ``create_many`` in one Solr request,
+        without a commit (the fetch consumer commits once per batch, see
+        queue.IndexBatcher), and write their activities."""
         pairs = bulk_index.show_pairs(package_ids)
         bulk_index.index_pairs(pairs)
         if "activity" not in tk.config.get("ckan.plugins", ""):
             return
-        from ckanext.activity.model import Activity
-
         labels = get_permission_labels()
         objects = {pkg.id: pkg for pkg in model.Session.query(model.Package).filter(
             model.Package.id.in_(package_ids))}
         # What activity_create stores, without re-validating ids the batch
         # has just written.
         model.Session.add_all([
-            Activity(self.user.id, custom["id"], f"{kind} package",
-                     {"package": custom, "actor": self.user_name},
-                     labels.get_dataset_labels(objects[custom["id"]]))
+            compat.activity(self.user.id, custom, kind, self.user_name,
+                            labels.get_dataset_labels(objects[custom["id"]]))
             for _default, custom in pairs
         ])
 
     def update(self, package_id: str, package: dict[str, Any]) -> dict[str, Any]:
-        updated = update_actions.package_update(self._context(), dict(package, id=package_id))
-        self._activity("changed", updated)
-        return updated
+        """Update a package through CKAN's own action (chained actions,
+        signals and the activity run); raises tk.ValidationError."""
+        return tk.get_action("package_update")(self._context(), dict(package, id=package_id))
 
     def withdraw(self, package_id: str) -> None:
-        delete_actions.package_delete(self._context(), {"id": package_id})
-        pkg = model.Package.get(package_id)
-        if pkg is not None:
-            self._activity("deleted", {"id": pkg.id, "name": pkg.name, "title": pkg.title,
-                                       "state": pkg.state, "type": pkg.type})
-
-    def _activity(self, kind: str, package: dict[str, Any]) -> None:
-        if "activity" not in tk.config.get("ckan.plugins", ""):
-            return
-        pkg = model.Package.get(package["id"])
-        tk.get_action("activity_create")(
-            {"ignore_auth": True, "user": self.user_name},
-            {
-                "user_id": self.user.id,
-                "object_id": package["id"],
-                "activity_type": f"{kind} package",
-                "data": {"package": package, "actor": self.user_name},
-                "permission_labels": get_permission_labels().get_dataset_labels(pkg),
-            },
-        )
+        """Withdraw (delete) a package through CKAN's own action."""
+        tk.get_action("package_delete")(self._context(), {"id": package_id})
 
 
 def _free_tag_ids(connection, names: set[str]) -> dict[str, str]:

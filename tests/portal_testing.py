@@ -1,8 +1,6 @@
 """Helpers the tests share: departments as the organization schema wants
-them, real catalog exports, running a harvest job synchronously through
-ckanext-harvest's own gather and fetch/import stages (the pattern of its
-run_harvest test helper) without the queue, and stopping and starting the
-test stack's own services."""
+them, real catalog exports, running a harvest job through the production
+queue consumers, and stopping and starting the test stack's own services."""
 import json
 import os
 import socket
@@ -11,12 +9,11 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from data_files import TABLES, catalog_file
+from data_files import catalog_file
 
 import ckan.model as model
 import ckan.plugins.toolkit as tk
 from ckanext.harvest import queue as harvest_queue
-from ckanext.harvest.model import HarvestJob, HarvestObject
 
 ROOT = Path(__file__).resolve().parents[1]
 STATE = Path(os.environ.get("SHANGHAI_TEST_STATE", ".local/test"))
@@ -58,29 +55,20 @@ def create_source(name: str, url: str, config: dict, owner_org: str | None = Non
 
 
 def run_job(source_id: str) -> dict:
-    """Gather, then fetch and import every object, then let ckanext-harvest
-    mark the job finished; returns the job's report."""
+    """Run a harvest job as production does and return its report: the job
+    goes on the real gather queue (as the source page's button sends it),
+    then the production consumers drain the gather queue and the fetch
+    queue in this process (``queue.run_consumer(kind, until_idle=True)``,
+    the loop ``ckan shanghai harvest-consumer`` runs), then the scheduler's
+    own steps mark the job finished and close its report."""
+    from ckanext.shanghai.harvesters import queue, records
     from ckanext.shanghai.harvesters.scheduler import close_reports, finish_jobs
-    from ckanext.shanghai.harvesters import records
-    from ckanext.shanghai.harvesters.writer import batched_index_commits
 
-    job_dict = tk.get_action("harvest_job_create")(site_context(), {"source_id": source_id, "run": False})
-    job = HarvestJob.get(job_dict["id"])
-    harvester = harvest_queue.get_harvester(job.source.type)
-    object_ids = harvest_queue.gather_stage(harvester, job)
-    job.status = "Running"
-    job.save()
-    object_ids = list(object_ids or [])
-    with batched_index_commits():
-        # As the fetch consumer does: the portal's harvesters import in
-        # batches, any other harvester object by object.
-        for start in range(0, len(object_ids), 100):
-            objects = [HarvestObject.get(object_id) for object_id in object_ids[start:start + 100]]
-            if hasattr(harvester, "import_batch"):
-                harvester.import_batch(objects)
-            else:
-                for obj in objects:
-                    harvest_queue.fetch_and_import_stages(harvester, obj)
+    # Messages another test left behind are not this job's.
+    harvest_queue.purge_queues()
+    job_dict = tk.get_action("harvest_job_create")(site_context(), {"source_id": source_id, "run": True})
+    queue.run_consumer("gather", until_idle=True)
+    queue.run_consumer("fetch", until_idle=True)
     finish_jobs(source_id)
     close_reports()
     model.Session.remove()

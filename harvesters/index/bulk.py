@@ -22,13 +22,14 @@ from ckan.lib import search
 from ckan.lib.dictization import legacy_dict_sort, table_dictize
 from ckan.lib.dictization import model_dictize
 from ckan.lib.plugins import lookup_package_plugin, plugin_validate
-from ckan.lib.search import index as search_index
 from ckan.logic.schema import default_show_package_schema
 from ckan.logic.validators import package_name_validator
 
+from ckanext.shanghai import compat
+
 log = logging.getLogger(__name__)
 
-__all__ = ["dictize_many", "show_pairs", "index_pairs", "index_many", "collected_solr_adds", "send_documents"]
+__all__ = ["dictize_many", "show_pairs", "index_pairs", "index_many", "send_documents"]
 
 
 def _group_rows(rows: Iterable[Any], key: str) -> dict[str, list[Any]]:
@@ -170,35 +171,6 @@ def _without_name_lookup(schema: dict[str, Any]) -> dict[str, Any]:
     return dict(schema, name=[v for v in schema["name"] if v is not package_name_validator])
 
 
-class _CollectingConnection:
-    """Stands in for pysolr's connection inside CKAN's index_package: keeps
-    the documents it is asked to add instead of sending them one by one."""
-
-    def __init__(self, sink: list[dict[str, Any]], real):
-        self.sink = sink
-        self.real = real
-
-    def add(self, docs, commit=False, **kwargs):
-        self.sink.extend(docs)
-
-    def delete(self, *args, **kwargs):
-        # Deleted packages leave the index at once, as in CKAN.
-        return self.real().delete(*args, **kwargs)
-
-
-@contextlib.contextmanager
-def collected_solr_adds(sink: list[dict[str, Any]]) -> Iterator[None]:
-    """Within the block, CKAN's index_package builds its Solr documents as
-    always (every before_dataset_index hook included) but puts them in
-    ``sink``; the caller sends them in one request."""
-    real = search_index.make_connection
-    search_index.make_connection = lambda *args, **kwargs: _CollectingConnection(sink, real)
-    try:
-        yield
-    finally:
-        search_index.make_connection = real
-
-
 def send_documents(docs: list[dict[str, Any]], commit: bool = False) -> None:
     """One Solr update request for ``docs`` (SearchIndexError if Solr fails)."""
     if not docs:
@@ -221,7 +193,7 @@ def index_pairs(pairs: list[tuple[dict[str, Any], dict[str, Any]]], commit: bool
     # before_dataset_index then find these in the session, not by a query each.
     ids = [default["id"] for default, _custom in pairs]
     held = model.Session.query(model.Package).filter(model.Package.id.in_(ids)).all()
-    with collected_solr_adds(docs), _harvest_origins_of(ids):
+    with compat.collected_solr_adds(docs), _harvest_origins_of(ids):
         for default, custom in pairs:
             package_index.update_dict(dict(default, with_custom_schema=custom), defer_commit=True)
     send_documents(docs, commit=commit)
@@ -236,8 +208,7 @@ def _harvest_origins_of(ids: list[str]) -> Iterator[None]:
     source id and source title to the document. Within the block its hook
     finds them in one query for the whole batch and adds them the same way
     (the equivalence test compares the documents with package_create's)."""
-    harvest_plugin = plugins.get_plugin("harvest") if plugins.plugin_loaded("harvest") else None
-    if harvest_plugin is None:
+    if not plugins.plugin_loaded("harvest"):
         yield
         return
     from ckanext.harvest.model import HarvestObject, HarvestSource
@@ -270,11 +241,8 @@ def _harvest_origins_of(ids: list[str]) -> Iterator[None]:
             doc.setdefault(key, value)
         return doc
 
-    harvest_plugin.before_dataset_index = before_dataset_index
-    try:
+    with compat.harvest_index_hook(before_dataset_index):
         yield
-    finally:
-        del harvest_plugin.before_dataset_index
 
 
 def _set_top_or_extra(stored: dict[str, Any], key: str, value: Any) -> None:

@@ -9,8 +9,10 @@ import ckan.plugins.toolkit as tk
 __all__ = ["get_organization"]
 
 
-def get_organization(org: str | None = None, include_datasets: bool = False) -> dict:
-    """CKAN's ``h.get_organization`` without its two Solr searches: a data
+@tk.chained_helper
+def get_organization(next_helper, org: str | None = None, include_datasets: bool = False) -> dict:
+    """CKAN's ``h.get_organization`` (chained; ``next_helper`` is CKAN's,
+    not called) without its two Solr searches: a data
     product page shows its department's name, logo and description, not its
     sub-groups or the counts CKAN computes by searching. ``package_count``
     (public datasets) comes from one SQL count; the answer is kept for the

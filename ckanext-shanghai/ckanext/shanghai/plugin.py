@@ -4,7 +4,7 @@ from __future__ import annotations
 import ckan.plugins as plugins
 import ckan.plugins.toolkit as tk
 
-from ckanext.shanghai import search
+from ckanext.shanghai import compat, search
 from ckanext.shanghai.web import csrf
 from ckanext.shanghai.web import errors
 from ckanext.shanghai.web import timing
@@ -28,6 +28,9 @@ class ShanghaiPlugin(plugins.SingletonPlugin):
     # IConfigurer
 
     def update_config(self, config):
+        # Refuse to start on packages whose internals differ from those the
+        # portal relies on (web app, commands and consumers alike).
+        compat.check()
         tk.add_template_directory(config, "templates")
         tk.add_public_directory(config, "public")
 

@@ -25,6 +25,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from ckanext.shanghai import compat
+
 
 class SourceFetchError(Exception):
     """The source could not be fetched; the message is bilingual."""
@@ -154,18 +156,10 @@ def _pinned_session(address: str, watchdog: _Watchdog) -> requests.Session:
     resolves to now (TLS still checks the certificate against the host
     name), ignoring proxy settings from the environment."""
 
-    def pinned_connection(base):
-        def _new_conn(self):
-            self._dns_host = address
-            sock = base._new_conn(self)
-            watchdog.watch(sock)
-            return sock
-        return type(f"Pinned{base.__name__}", (base,), {"_new_conn": _new_conn})
-
     pools = {}
     for scheme, pool_class, connection_class in (("http", HTTPConnectionPool, HTTPConnection),
                                                  ("https", HTTPSConnectionPool, HTTPSConnection)):
-        pinned = pinned_connection(connection_class)
+        pinned = compat.pinned_connection_class(connection_class, address, watchdog.watch)
         pools[scheme] = type(f"Pinned{pool_class.__name__}", (pool_class,), {"ConnectionCls": pinned})
 
     class PinnedAdapter(HTTPAdapter):

@@ -20,6 +20,8 @@ from werkzeug.exceptions import InternalServerError
 import ckan.model as model
 from ckan.lib.search.common import SearchError, SearchIndexError, SearchQueryError, SolrConnectionError
 
+from ckanext.shanghai import compat
+
 log = logging.getLogger(__name__)
 
 
@@ -106,7 +108,7 @@ _SOLR_DOWN_TEXT = "Solr returned an error while searching."
 
 
 def _internal_error_handler(app):
-    earlier = (app.error_handler_spec.get(None, {}).get(500) or {}).get(InternalServerError)
+    earlier = compat.earlier_error_handler(app, 500, InternalServerError)
 
     def handle(error):
         if _SOLR_DOWN_TEXT in str(getattr(error, "description", "") or ""):

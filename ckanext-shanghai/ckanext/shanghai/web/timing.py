@@ -7,12 +7,13 @@ from __future__ import annotations
 import threading
 import time
 
-import pysolr
 from flask import g
 from sqlalchemy import event
 
 import ckan.model as model
 import ckan.plugins.toolkit as tk
+
+from ckanext.shanghai import compat
 
 _local = threading.local()
 _installed = False
@@ -46,16 +47,7 @@ def _install() -> None:
         if started:
             _count("sql", time.perf_counter() - started.pop())
 
-    send = pysolr.Solr._send_request
-
-    def counted_send(self, *args, **kwargs):
-        started = time.perf_counter()
-        try:
-            return send(self, *args, **kwargs)
-        finally:
-            _count("solr", time.perf_counter() - started)
-
-    pysolr.Solr._send_request = counted_send
+    compat.count_solr_requests(lambda seconds: _count("solr", seconds))
 
 
 def _start() -> None:
