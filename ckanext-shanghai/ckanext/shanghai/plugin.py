@@ -97,41 +97,40 @@ class ShanghaiPortalPlugin(plugins.SingletonPlugin):
     # IBlueprint
 
     def get_blueprint(self):
-        from ckanext.shanghai.portal import views as portal
+        from ckanext.shanghai.portal import views
 
-        return [portal.shanghai_portal]
+        return [views.shanghai_portal]
 
     # IValidators
 
     def get_validators(self):
-        from ckanext.shanghai.portal import views as portal
+        from ckanext.shanghai.portal import validators
 
-        return {name: getattr(portal, name) for name in (
-            "shanghai_web_address", "shanghai_data_product_names", "shanghai_data_product_names_output")}
+        return _public(validators)
 
     # IResourceController
 
     def before_resource_update(self, context, current, resource):
-        from ckanext.shanghai.portal import views as portal
+        from ckanext.shanghai.datastore import triggers
 
-        portal.remember_changed_source(context, current, resource)
+        triggers.remember_changed_source(context, current, resource)
 
     def after_resource_create(self, context, resource):
-        from ckanext.shanghai.portal import views as portal
+        from ckanext.shanghai.datastore import triggers
 
-        portal.after_resource_change(context, resource, created=True)
+        triggers.after_resource_change(context, resource, created=True)
 
     def after_resource_update(self, context, resource):
-        from ckanext.shanghai.portal import views as portal
+        from ckanext.shanghai.datastore import triggers
 
-        portal.after_resource_change(context, resource, created=False)
+        triggers.after_resource_change(context, resource, created=False)
 
     # IMiddleware
 
     def make_middleware(self, app, config):
-        from ckanext.shanghai.portal import views as portal
+        from ckanext.shanghai.portal import downloads
 
-        app.after_request(portal.record_downloads)
+        app.after_request(downloads.record_downloads)
         return app
 
 

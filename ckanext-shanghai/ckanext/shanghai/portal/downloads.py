@@ -1,14 +1,21 @@
 """Download counts: each download of a resource through the portal adds one
-to that resource's count for the day (table shanghai_download)."""
+to that resource's count for the day (table shanghai_download), and the
+product is reindexed so its count sorts."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import sqlalchemy as sa
+from flask import request
 
 import ckan.model as model
+import ckan.plugins.toolkit as tk
 
-__all__ = ["record_download", "package_downloads", "downloads_by_day", "total_downloads"]
+log = logging.getLogger(__name__)
+
+__all__ = ["record_download", "package_downloads", "downloads_by_day", "total_downloads",
+           "record_downloads", "reindex_package"]
 
 
 def record_download(package_id: str, resource_id: str, day: dt.date | None = None) -> None:
@@ -40,3 +47,25 @@ def downloads_by_day(days: int = 30) -> list[tuple[str, int]]:
     ), {"start": start}).fetchall())
     return [((start + dt.timedelta(n)).isoformat(), int(rows.get(start + dt.timedelta(n), 0)))
             for n in range(days)]
+
+
+def record_downloads(response):
+    """Count a successful download of a resource through the portal."""
+    endpoint = request.endpoint or ""
+    if not endpoint.endswith("resource.download") or response.status_code not in (200, 302):
+        return response
+    args = request.view_args or {}
+    try:
+        resource = tk.get_action("resource_show")({"ignore_auth": True}, {"id": args.get("resource_id")})
+        record_download(resource["package_id"], resource["id"])
+        tk.enqueue_job(reindex_package, [resource["package_id"]], title="reindex after download")
+    except Exception:  # counting must never break a download
+        log.exception("could not count a download of %s", args)
+    return response
+
+
+def reindex_package(package_id: str) -> None:
+    """Re-index a product so its download count sorts (job queue)."""
+    from ckan.lib.search import rebuild
+
+    rebuild(package_id)

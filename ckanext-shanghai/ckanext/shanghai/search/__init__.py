@@ -61,12 +61,12 @@ def search_params(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _portal_fields(pkg_dict: dict[str, Any]) -> dict[str, Any]:
-    from ckanext.shanghai.portal import downloads, views
+    from ckanext.shanghai.portal import downloads, validators
 
     # The index gets extras as stored (a JSON list as text); one term per product.
     related = pkg_dict.get("related_datasets")
     if isinstance(related, str):
-        pkg_dict["related_datasets"] = views.shanghai_data_product_names_output(related)
+        pkg_dict["related_datasets"] = validators.shanghai_data_product_names_output(related)
     if pkg_dict.get("type") != "harvest":
         try:
             pkg_dict["downloads_total"] = downloads.package_downloads(pkg_dict["id"])
