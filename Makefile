@@ -1,6 +1,6 @@
 # The README's commands, one target each. `make help` lists them.
 PYTHON ?= python3
-STACK  := $(PYTHON) config/stack.py
+STACK  := $(PYTHON) config/stack
 
 .PHONY: help serve test bench install stop clean
 

@@ -1,6 +1,6 @@
 """Shared test fixtures: where the test stack that `make test` started lives.
 
-`config/stack.py test` starts private PostgreSQL, Redis and Solr, renders
+`python3 config/stack test` starts private PostgreSQL, Redis and Solr, renders
 .local/test.ini and runs pytest with --ckan-ini pointing at it; CKAN's own
 pytest plugin (with_plugins, clean_db, clean_index ...) does the rest.
 """

@@ -108,7 +108,7 @@ def _port_open(port: int) -> bool:
 
 
 def stop_service(name: str, stop_signal: int, port: int) -> None:
-    """Stop one of the stack's services (config/stack.py recorded its process
+    """Stop one of the stack's services (config/stack recorded its process
     group) and wait until its port is closed."""
     os.killpg(int((STATE / "run" / f"{name}.pid").read_text()), stop_signal)
     deadline = time.monotonic() + 60
@@ -117,7 +117,7 @@ def stop_service(name: str, stop_signal: int, port: int) -> None:
 
 
 def start_service(name: str, port: int) -> None:
-    """Start a stopped service again as config/stack.py first started it, and
+    """Start a stopped service again as config/stack first started it, and
     wait for its port; the stack's stop finds it by the pid file."""
     run = STATE / "run"
     started = json.loads((run / f"{name}.json").read_text())

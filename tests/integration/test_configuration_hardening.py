@@ -64,16 +64,17 @@ def test_a_form_post_without_its_csrf_token_is_refused(app):
 
 
 def _load_stack():
-    spec = importlib.util.spec_from_file_location("stack_under_test", ROOT / "config" / "stack.py")
-    stack = importlib.util.module_from_spec(spec)
-    sys.modules["stack_under_test"] = stack
-    spec.loader.exec_module(stack)
-    return stack
+    """The local stack launcher's package (config/stack), as `make` runs it."""
+    sys.path.insert(0, str(ROOT / "config"))
+    try:
+        return importlib.import_module("stack")
+    finally:
+        sys.path.remove(str(ROOT / "config"))
 
 
 def _render(stack, monkeypatch, local: Path) -> tuple[Path, dict]:
     local.parent.mkdir(parents=True, exist_ok=True)
-    monkeypatch.setattr(stack, "LOCAL", local)
+    monkeypatch.setattr(stack.profiles, "LOCAL", local)
     profile = stack.profile_for("serve")
     ini = stack.render_ini(profile, "postgresql://ckan@127.0.0.1:1/ckan", "redis://127.0.0.1:2/0",
                            "http://127.0.0.1:3/solr/ckan")

@@ -1,0 +1,115 @@
+"""CKAN's processes: the web app, the harvest consumers, the scheduler, the job worker; the admin and the demo."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+from stack.profiles import DEMO_DIR, Profile, ROOT, VENV_BIN, fail, say
+from stack.processes import Processes, http_ok, require_free_port, stop_leftovers, wait_until
+from stack.services import start_postgres, start_redis, start_solr
+from stack.install import postgres_bin
+from stack.settings import harvest_ini, load_secrets, render_ini
+
+def datastore_permissions(profile: Profile) -> None:
+    """Grant the read-only role what `ckan datastore set-permissions` says."""
+    if profile.database_url:
+        return
+    sql = ckan(profile, "datastore", "set-permissions").stdout
+    psql = [str(postgres_bin() / "psql"), "-h", "127.0.0.1", "-p", str(profile.pg_port), "-U", "postgres",
+            "-v", "ON_ERROR_STOP=1", "-qtA", "-d", f"{profile.database}_datastore"]
+    subprocess.run(psql, input=sql, text=True, check=True, capture_output=True)
+
+
+def ckan(profile: Profile, *args: str) -> subprocess.CompletedProcess:
+    """Run a ckan command; on failure stop with its output."""
+    result = subprocess.run(
+        [str(VENV_BIN / "ckan"), "-c", str(profile.ini), *args],
+        text=True, capture_output=True, cwd=ROOT,
+    )
+    if result.returncode != 0:
+        fail(f"`ckan {' '.join(args)}` failed:\n{(result.stdout + result.stderr)[-4000:]}")
+    return result
+
+
+def ckan_env(profile: Profile) -> dict:
+    return dict(os.environ, CKAN_INI=str(profile.ini), PATH=f"{VENV_BIN}:{os.environ['PATH']}")
+
+
+def start_services(profile: Profile, procs: Processes) -> Path:
+    stop_leftovers(profile)
+    database_url = start_postgres(profile, procs)
+    redis_url = start_redis(profile, procs)
+    solr_url = start_solr(profile, procs)
+    ini = render_ini(profile, database_url, redis_url, solr_url)
+    say(f"CKAN: config {ini.relative_to(ROOT)}; initialising the database")
+    ckan(profile, "db", "init")
+    datastore_permissions(profile)
+    return ini
+
+
+def start_web(profile: Profile, procs: Processes) -> subprocess.Popen:
+    workers = os.environ.get("WEB_WORKERS", "2")
+    require_free_port(profile.web_port, "the web app", profile.port_variable("PORT"))
+    say(f"CKAN: starting gunicorn ({workers} workers) on 127.0.0.1:{profile.web_port}")
+    web = procs.start("web", [
+        str(VENV_BIN / "gunicorn"), "--bind", f"127.0.0.1:{profile.web_port}",
+        "--workers", workers, "--threads", os.environ.get("WEB_THREADS", "4"), "--timeout", "120",
+        "--graceful-timeout", "10", "--access-logfile", str(profile.logs / "access.log"),
+        "ckanext.shanghai.wsgi:application",
+    ], env=ckan_env(profile))
+    status = f"http://127.0.0.1:{profile.web_port}/api/3/action/status_show"
+    wait_until(lambda: http_ok(status), "the web app", 120, web, profile.logs / "web.log")
+    return web
+
+
+def fetch_consumers() -> int:
+    """FETCH_CONSUMERS, or one more than the machine has cores: a fetch
+    consumer waits on PostgreSQL and Solr for part of every batch, and one
+    extra keeps the cores busy meanwhile (on 2 cores, 3 import a third
+    faster than 2; a fourth adds nothing)."""
+    return int(os.environ.get("FETCH_CONSUMERS") or min((os.cpu_count() or 1) + 1, 8))
+
+
+def start_ckan_processes(profile: Profile, procs: Processes) -> None:
+    env = ckan_env(profile)
+    start_web(profile, procs)
+    fetchers = fetch_consumers()
+    for name, kind in [("harvest-gather", "gather")] + [
+            (f"harvest-fetch{'' if n == 0 else n + 1}", "fetch") for n in range(fetchers)]:
+        procs.start(name, [str(VENV_BIN / "ckan"), "-c", str(harvest_ini(profile)), "shanghai",
+                           "harvest-consumer", kind], env=env)
+    procs.start("harvest-scheduler", [str(VENV_BIN / "ckan"), "-c", str(profile.ini), "shanghai",
+                                      "harvest-scheduler"], env=env)
+    procs.start("jobs-worker", [str(VENV_BIN / "ckan"), "-c", str(profile.ini), "jobs", "worker"], env=env)
+
+
+def bootstrap_admin(profile: Profile) -> dict:
+    values = load_secrets(profile)
+    admin_file = profile.ini.parent / f"admin-{profile.name}.json"
+    if admin_file.exists():
+        return json.loads(admin_file.read_text())
+    result = subprocess.run(
+        [str(VENV_BIN / "ckan"), "-c", str(profile.ini), "shanghai", "bootstrap-admin", "admin",
+         "--email", "admin@localhost"],
+        check=True, capture_output=True, text=True, cwd=ROOT,
+        env=dict(os.environ, SHANGHAI_ADMIN_PASSWORD=values["admin_password"]),
+    )
+    admin = json.loads(result.stdout.strip().splitlines()[-1])
+    admin["password"] = values["admin_password"]
+    admin_file.touch(mode=0o600)
+    admin_file.write_text(json.dumps(admin, indent=1))
+    return admin
+
+
+def load_demo(profile: Profile) -> None:
+    """Harvest the real Shanghai catalog export (config/demo/catalogs) on first run."""
+    export = DEMO_DIR / "catalogs" / "shanghai.json"
+    result = ckan(profile, "shanghai", "demo", str(export), "--tables", str(DEMO_DIR / "tables"))
+    started = json.loads(result.stdout.strip().splitlines()[-1])
+    if started.get("job"):
+        say("demo: harvesting the real Shanghai catalog (4,494 records, 56 departments) in the background; "
+            f"follow it at http://127.0.0.1:{profile.web_port}/harvest/{started['source']}")
+    else:
+        say(f"demo: the Shanghai catalog was harvested before (source {started['source']})")

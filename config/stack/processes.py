@@ -1,0 +1,164 @@
+"""Starting, watching and stopping the stack's processes, each in its own process group."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from stack.profiles import Profile, ROOT, fail, say
+
+
+class Processes:
+    """Children started in their own sessions, stopped in reverse order."""
+
+    def __init__(self, profile: Profile):
+        self.profile = profile
+        self.started: list[tuple[str, subprocess.Popen, float]] = []
+
+    def start(self, name: str, argv: list[str], *, env: dict | None = None,
+              user: str | None = None, stop_timeout: float = 20.0, cwd: Path | None = None) -> subprocess.Popen:
+        self.profile.logs.mkdir(parents=True, exist_ok=True)
+        self.profile.run.mkdir(parents=True, exist_ok=True)
+        log = open(self.profile.logs / f"{name}.log", "ab")
+        if user:
+            argv = ["runuser", "-u", user, "--", *argv]
+        process = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=env, cwd=cwd or ROOT, start_new_session=True,
+        )
+        (self.profile.run / f"{name}.pid").write_text(str(process.pid))
+        # How to start it again: the fault-injection tests restart services.
+        (self.profile.run / f"{name}.json").write_text(json.dumps({"argv": argv, "cwd": str(cwd or ROOT)}))
+        self.started.append((name, process, stop_timeout))
+        return process
+
+    def check_alive(self) -> str | None:
+        for name, process, _ in self.started:
+            if process.poll() is not None:
+                return name
+        return None
+
+    def stop_all(self) -> None:
+        for name, process, timeout in reversed(self.started):
+            pidfile = self.profile.run / f"{name}.pid"
+            try:
+                current = int(pidfile.read_text().strip())
+            except (OSError, ValueError):
+                current = process.pid
+            if current != process.pid and alive(current):
+                # Restarted meanwhile (by a fault-injection test): stop that one too.
+                stop_process_group(name, current, timeout)
+            stop_process_group(name, process.pid, timeout)
+            try:
+                process.wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                pass
+            pidfile.unlink(missing_ok=True)
+            (self.profile.run / f"{name}.json").unlink(missing_ok=True)
+        self.started.clear()
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie still answers kill(0); it has exited all the same.
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def stop_process_group(name: str, pid: int, timeout: float) -> None:
+    """SIGTERM the process group, wait, then SIGKILL what is left."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not alive(pid):
+            break
+        time.sleep(0.2)
+    else:
+        say(f"{name} did not stop within {timeout:.0f}s; killing it")
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def stop_leftovers(profile: Profile) -> None:
+    """Stop processes a killed earlier run of this profile left behind."""
+    if not profile.run.exists():
+        return
+    for pidfile in sorted(profile.run.glob("*.pid")):
+        try:
+            pid = int(pidfile.read_text().strip())
+        except ValueError:
+            pidfile.unlink()
+            continue
+        if alive(pid) and str(ROOT) in _cmdline(pid):
+            say(f"stopping {pidfile.stem} left over from an earlier run (pid {pid})")
+            stop_process_group(pidfile.stem, pid, 20)
+        pidfile.unlink(missing_ok=True)
+
+
+def _cmdline(pid: int) -> str:
+    """A process's command line; every process we start names this checkout."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text(errors="replace").replace("\0", " ")
+    except OSError:
+        return ""
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def require_free_port(port: int, what: str, variable: str) -> None:
+    if not port_free(port):
+        fail(f"port {port} for {what} is taken on 127.0.0.1; stop whatever uses it or set {variable}")
+
+
+def wait_until(check, what: str, timeout: float, process: subprocess.Popen | None = None,
+               log: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            tail = log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
+            fail(f"{what} exited with status {process.returncode} while starting\n{tail}")
+        try:
+            if check():
+                return
+        except Exception:
+            pass
+        time.sleep(0.3)
+    tail = log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
+    fail(f"{what} not ready after {timeout:.0f}s\n{tail}")
+
+
+def http_ok(url: str, timeout: float = 3.0) -> bytes | None:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            if response.status == 200:
+                return response.read()
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+    return None

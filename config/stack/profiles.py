@@ -1,0 +1,138 @@
+"""Where things are and what each profile (serve, test, bench) runs: paths, ports, databases, the plugin list."""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCAL = ROOT / ".local"
+VENV = ROOT / ".venv"
+VENV_BIN = VENV / "bin"
+SOLR_DIR = ROOT / "config" / "solr"
+CONFIGSETS = SOLR_DIR / "configsets"
+LAUNCHER_POM = SOLR_DIR / "launcher" / "pom.xml"
+LAUNCHER_SOURCE = SOLR_DIR / "launcher" / "Launcher.java"
+
+DEBIAN_PACKAGES = {
+    # command or file that proves it -> Debian package
+    "postgres": "postgresql",
+    "pg_config": "libpq-dev",
+    "redis-server": "redis-server",
+    "java": "openjdk-17-jdk-headless",
+    "javac": "openjdk-17-jdk-headless",
+    "mvn": "maven",
+    "gcc": "gcc",
+}
+BROWSER_PACKAGES = {"chromium": "chromium", "chromedriver": "chromium-driver",
+                    # Chinese glyphs in the browser tests' screenshots
+                    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc": "fonts-noto-cjk"}
+
+SCHEMA_DIR = ROOT / "schemas"
+# The demo catalog and tables `make serve` loads (also a harvest file root).
+DEMO_DIR = ROOT / "config" / "demo"
+NOT_DATASET_SCHEMAS = {"presets.yaml", "organization.yaml", "national_themes.yaml"}
+PLUGINS = ("shanghai scheming_datasets scheming_organizations harvest ckan_harvester shanghai_harvest "
+           "shanghai_agency_export shanghai_ckan_api shanghai_dcat activity "
+           "shanghai_portal datastore dcat shanghai_access")
+
+# Apache ECharts for the statistics page, from the npm registry at a pinned
+# version whose tarball must match this integrity (npm view echarts@5.6.0 dist.integrity).
+ECHARTS_VERSION = "5.6.0"
+ECHARTS_INTEGRITY = "sha512-oTbVTsXfKuEhxftHqL5xprgLoc0k7uScAwtryCgWF6hPYFLRwOUHiFmHGCBKP5NPFNkDVopOieyUqYGH8Fa3kA=="
+ECHARTS_TARGET = ROOT / "ckanext-shanghai" / "ckanext" / "shanghai" / "assets" / "vendor" / "echarts.min.js"
+
+
+def say(message: str) -> None:
+    print(f"[stack] {message}", flush=True)
+
+
+def fail(message: str) -> None:
+    print(f"[stack] ERROR: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(1)
+
+
+@dataclass
+class Profile:
+    name: str
+    web_port: int
+    solr_port: int
+    pg_port: int
+    redis_port: int
+    database: str
+    solr_core: str
+    ini: Path
+    persistent: bool
+    database_url: str | None = None
+    redis_url: str | None = None
+    solr_url: str | None = None
+    state: Path = field(init=False)
+
+    def __post_init__(self):
+        self.state = LOCAL / self.name
+
+    def port_variable(self, name: str) -> str:
+        """The environment variable that moves this profile's port ``name``
+        (PORT, PG_PORT ...): PG_PORT for serve, TEST_PG_PORT for test ..."""
+        return name if self.name == "serve" else f"{self.name.upper()}_{name}"
+
+    @property
+    def logs(self) -> Path:
+        return self.state / "logs"
+
+    @property
+    def run(self) -> Path:
+        return self.state / "run"
+
+
+def env_port(name: str, default: int) -> int:
+    value = os.environ.get(name, "")
+    return int(value) if value.strip() else default
+
+
+def profile_for(name: str) -> Profile:
+    if name == "serve":
+        return Profile(
+            name="serve",
+            web_port=env_port("PORT", 5000),
+            solr_port=env_port("SOLR_PORT", 8983),
+            pg_port=env_port("PG_PORT", 54320),
+            redis_port=env_port("REDIS_PORT", 63790),
+            database="ckan",
+            solr_core="ckan",
+            ini=LOCAL / "ckan.ini",
+            persistent=True,
+            database_url=os.environ.get("DATABASE_URL"),
+            redis_url=os.environ.get("REDIS_URL"),
+            solr_url=os.environ.get("SOLR_URL"),
+        )
+    if name == "test":
+        return Profile(
+            name="test",
+            web_port=env_port("TEST_PORT", 5055),
+            solr_port=env_port("TEST_SOLR_PORT", 8984),
+            pg_port=env_port("TEST_PG_PORT", 54321),
+            redis_port=env_port("TEST_REDIS_PORT", 63791),
+            database="ckan_test",
+            solr_core="ckan_test",
+            ini=LOCAL / "test.ini",
+            persistent=False,
+            database_url=os.environ.get("TEST_DATABASE_URL"),
+            redis_url=os.environ.get("TEST_REDIS_URL"),
+            solr_url=os.environ.get("TEST_SOLR_URL"),
+        )
+    if name == "bench":
+        return Profile(
+            name="bench",
+            web_port=env_port("BENCH_PORT", 5056),
+            solr_port=env_port("BENCH_SOLR_PORT", 8985),
+            pg_port=env_port("BENCH_PG_PORT", 54322),
+            redis_port=env_port("BENCH_REDIS_PORT", 63792),
+            database="ckan_bench",
+            solr_core="ckan_bench",
+            ini=LOCAL / "bench.ini",
+            persistent=False,
+        )
+    fail(f"unknown profile {name!r}")
