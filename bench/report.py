@@ -1,6 +1,10 @@
-"""Print a benchmark's figures as a table and keep them, one section per
-benchmark, in bench/results/latest.json (name, value, unit, and the stock
-figure, ratio and target where there is one)."""
+"""Print a benchmark's figures and keep them, one section per benchmark, in
+bench/results/latest.json. Every figure stands beside its peer and its limit,
+measured in the same run: ``stock`` (stock CKAN doing the same work, where
+such a path exists), ``limit`` (the engine underneath doing the same work
+alone), ``ratio`` (ours / stock) and ``of_limit`` (ours / limit: a share for
+throughputs, a multiple for latencies). Absolute figures move by 2x between
+runs on shared machines; the ratios are what the targets are stated in."""
 from __future__ import annotations
 
 import datetime as dt
@@ -12,20 +16,80 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "latest.json"
 
+# Read when the benchmark starts (this module is imported first thing).
+LOAD_AT_START = os.getloadavg()
+
+
+def figure(name: str, value: float, unit: str, *, better: str, stock: float | None = None,
+           limit: float | None = None, limit_of: str | None = None, target: str | None = None,
+           detail: dict | None = None) -> dict:
+    """One result row with its ratios computed.
+
+    :param better: "higher" (a throughput) or "lower" (a latency)
+    :param limit_of: what the limit is (e.g. "Solr /select, the same request")
+    :param target: the target, stated as a ratio (e.g. "of_limit <= 1.5")
+    """
+    row: dict = {"name": name, "value": value, "unit": unit, "better": better}
+    if stock:
+        row["stock"] = stock
+        row["ratio"] = round(value / stock, 2)
+    if limit:
+        row["limit"] = limit
+        row["of_limit"] = round(value / limit, 3)
+        row["limit_of"] = limit_of
+    if target:
+        row["target"] = target
+    if detail is not None:
+        row["detail"] = detail
+    return row
+
 
 def publish(section: str, results: list[dict], **context) -> None:
+    """Print the ratios first, then the absolute figures, and write them."""
     width = max(len(row["name"]) for row in results) + 2
-    print(f"{'benchmark':<{width}} {'ours':>10} {'stock':>8} {'ratio':>7} {'target':>7}")
+    print(f"\n== {section}: ratios (same run) ==")
+    print(f"{'figure':<{width}} {'x stock':>8} {'of limit':>9}  target")
     for row in results:
-        print(f"{row['name']:<{width}} {row['value']:>10} {row.get('stock', ''):>8} {row.get('ratio', ''):>7} "
-              f"{row.get('target', ''):>7}  {row['unit']}")
+        if "ratio" in row or "of_limit" in row:
+            print(f"{row['name']:<{width}} {row.get('ratio', ''):>8} {row.get('of_limit', ''):>9}  "
+                  f"{row.get('target', '')}")
+    print(f"\n== {section}: absolute figures (move with the machine) ==")
+    print(f"{'figure':<{width}} {'ours':>10} {'stock':>9} {'limit':>9}  unit")
+    for row in results:
+        print(f"{row['name']:<{width}} {row['value']:>10} {row.get('stock', ''):>9} {row.get('limit', ''):>9}  "
+              f"{row['unit']}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     existing = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     existing[section] = {
         "when": dt.datetime.utcnow().isoformat(timespec="seconds") + "Z",
-        "machine": f"{platform.machine()} {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f} at the end",
+        "machine": {"arch": platform.machine(), "cores": os.cpu_count(),
+                    "load_at_start": [round(x, 2) for x in LOAD_AT_START],
+                    "load_at_end": [round(x, 2) for x in os.getloadavg()]},
         **context,
         "results": results,
     }
     RESULTS.write_text(json.dumps(existing, ensure_ascii=False, indent=1))
     print(f"written to {RESULTS.relative_to(ROOT)}")
+
+
+def summary() -> None:
+    """Every benchmark's ratios from bench/results/latest.json, together."""
+    if not RESULTS.exists():
+        print("no results yet")
+        return
+    sections = json.loads(RESULTS.read_text())
+    print("\n== every ratio in bench/results/latest.json (ours against the peer and the limit) ==")
+    for section, content in sections.items():
+        rows = [row for row in content.get("results", []) if "ratio" in row or "of_limit" in row]
+        if not rows:
+            continue
+        machine = content.get("machine")
+        print(f"-- {section} ({content.get('when')}, {machine})")
+        width = max(len(row["name"]) for row in rows) + 2
+        for row in rows:
+            print(f"   {row['name']:<{width}} x stock {str(row.get('ratio', '-')):>6}   "
+                  f"of limit {str(row.get('of_limit', '-')):>6}   {row.get('target', '')}")
+
+
+if __name__ == "__main__":
+    summary()

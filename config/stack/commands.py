@@ -104,7 +104,7 @@ def test(pytest_args: list[str]) -> int:
     )
 
 
-BENCHMARKS = ("harvest_bench.py", "city_scale_bench.py")
+BENCHMARKS = ("harvest_bench.py", "datastore_bench.py", "city_scale_bench.py")
 
 
 def bench(args: list[str]) -> int:
@@ -116,9 +116,11 @@ def bench(args: list[str]) -> int:
     names = [a for a in args[:args.index("--")] if a] if "--" in args else []
     options = args[args.index("--") + 1:] if "--" in args else args
     chosen = [n for n in BENCHMARKS if not names or any(n.startswith(name) for name in names)]
+    # Last, the ratios of every benchmark in bench/results/latest.json, together.
+    summary = [str(VENV_BIN / "python"), str(ROOT / "bench" / "report.py")]
     return run_on_fresh_stack(profile, ", ".join(f"bench/{n}" for n in chosen),
-                              [[str(VENV_BIN / "python"), str(ROOT / "bench" / n), *options] for n in chosen],
-                              web=True)
+                              [[str(VENV_BIN / "python"), str(ROOT / "bench" / n), *options] for n in chosen]
+                              + [summary], web=True)
 
 
 def _solr_url_of(profile: Profile) -> str:

@@ -29,7 +29,7 @@ from ckanext.shanghai import compat
 
 log = logging.getLogger(__name__)
 
-__all__ = ["dictize_many", "show_pairs", "index_pairs", "index_many", "send_documents"]
+__all__ = ["dictize_many", "show_pairs", "build_documents", "index_pairs", "index_many", "send_documents"]
 
 
 def _group_rows(rows: Iterable[Any], key: str) -> dict[str, list[Any]]:
@@ -187,6 +187,14 @@ def send_documents(docs: list[dict[str, Any]], commit: bool = False) -> None:
 def index_pairs(pairs: list[tuple[dict[str, Any], dict[str, Any]]], commit: bool = False) -> int:
     """Index ``show_pairs`` output in one Solr request; returns how many
     documents were sent (deleted packages leave the index, as in CKAN)."""
+    docs = build_documents(pairs)
+    send_documents(docs, commit=commit)
+    return len(docs)
+
+
+def build_documents(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The Solr documents CKAN's indexer builds for ``show_pairs`` output
+    (every before_dataset_index hook included), not sent."""
     package_index = search.index_for("Package")
     docs: list[dict[str, Any]] = []
     # Held while indexing: index_package and the harvest plugin's
@@ -196,9 +204,8 @@ def index_pairs(pairs: list[tuple[dict[str, Any], dict[str, Any]]], commit: bool
     with compat.collected_solr_adds(docs), _harvest_origins_of(ids):
         for default, custom in pairs:
             package_index.update_dict(dict(default, with_custom_schema=custom), defer_commit=True)
-    send_documents(docs, commit=commit)
     del held
-    return len(docs)
+    return docs
 
 
 @contextlib.contextmanager

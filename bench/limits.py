@@ -1,0 +1,165 @@
+"""The limit beside each figure: the underlying engine doing the same work
+with nothing of ours or CKAN's around it, measured in the same run on the
+same stack. Solr answering the exact /select CKAN sends, Solr taking the
+same, already built documents on /update in the same batch size, and
+PostgreSQL taking the same rows with COPY."""
+from __future__ import annotations
+
+import contextlib
+import http.client
+import io
+import json
+import time
+import urllib.parse
+from typing import Any, Iterator
+
+__all__ = ["captured_solr_requests", "SolrSelect", "solr_update_rate", "copy_rows_rate",
+           "copy_file_rate", "percentiles"]
+
+
+def percentiles(seconds: list[float]) -> dict[str, float]:
+    ordered = sorted(seconds)
+
+    def at(share: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(share * len(ordered)))] * 1000, 1)
+
+    return {"p50_ms": at(0.50), "p95_ms": at(0.95), "p99_ms": at(0.99), "samples": len(ordered)}
+
+
+@contextlib.contextmanager
+def captured_solr_requests() -> Iterator[list[dict[str, Any]]]:
+    """Every request pysolr sends in this process within the block, as
+    ``{"method", "path", "body"}``: what CKAN really asks Solr, read from
+    the wire rather than rebuilt by hand."""
+    import pysolr
+
+    seen: list[dict[str, Any]] = []
+    send = pysolr.Solr._send_request
+
+    def recording(self, method, path="", body=None, headers=None, files=None):
+        seen.append({"method": method, "path": path, "body": body, "url": self.url})
+        return send(self, method, path, body, headers, files)
+
+    pysolr.Solr._send_request = recording
+    try:
+        yield seen
+    finally:
+        pysolr.Solr._send_request = send
+
+
+class SolrSelect:
+    """The /select request CKAN sent for one query, replayable with another
+    ``q``: the same fq, facets, rows, fl, sort, defType and qf."""
+
+    def __init__(self, request: dict[str, Any]):
+        path = request["path"]
+        handler, _, query = path.partition("/?")
+        if request["method"].lower() == "post":
+            query = request["body"] if isinstance(request["body"], str) else request["body"].decode()
+        self.base = request["url"].rstrip("/")
+        self.handler = handler or "select"
+        self.params = urllib.parse.parse_qsl(query, keep_blank_values=True)
+
+    def path_for(self, q: str) -> str:
+        """The path (under the core's URL) of the same request with ``q``."""
+        params = [(key, q if key == "q" else value) for key, value in self.params]
+        return f"{urllib.parse.urlsplit(self.base).path}/{self.handler}?{urllib.parse.urlencode(params)}"
+
+    def origin(self) -> str:
+        parts = urllib.parse.urlsplit(self.base)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    def found(self, q: str) -> int:
+        """numFound for ``q`` asked straight of Solr."""
+        parts = urllib.parse.urlsplit(self.base)
+        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+        connection.request("GET", self.path_for(q))
+        body = json.loads(connection.getresponse().read())
+        connection.close()
+        return body["response"]["numFound"]
+
+    def latency(self, queries: list[str]) -> dict[str, float]:
+        """One keep-alive client asking Solr each query in turn."""
+        parts = urllib.parse.urlsplit(self.base)
+        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+        times, errors = [], 0
+        connection.request("GET", self.path_for(queries[0]))
+        connection.getresponse().read()
+        for q in queries:
+            started = time.perf_counter()
+            connection.request("GET", self.path_for(q))
+            response = connection.getresponse()
+            response.read()
+            if response.status != 200:
+                errors += 1
+                continue
+            times.append(time.perf_counter() - started)
+        connection.close()
+        return {**percentiles(times), "errors": errors}
+
+
+def solr_update_rate(core_url: str, documents: list[dict[str, Any]], batch: int) -> dict[str, float]:
+    """Documents per second Solr takes on /update for these documents in
+    batches of ``batch`` (JSON, as pysolr sends them), one commit at the end."""
+    parts = urllib.parse.urlsplit(core_url.rstrip("/"))
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=300)
+    bodies = [json.dumps(documents[start:start + batch], default=str).encode("utf-8")
+              for start in range(0, len(documents), batch)]
+    started = time.perf_counter()
+    for body in bodies:
+        connection.request("POST", f"{parts.path}/update?commit=false", body,
+                           {"Content-Type": "application/json"})
+        response = connection.getresponse()
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"Solr refused a batch: HTTP {response.status}")
+    connection.request("GET", f"{parts.path}/update?commit=true&waitSearcher=true")
+    connection.getresponse().read()
+    seconds = time.perf_counter() - started
+    connection.close()
+    return {"documents": len(documents), "batch": batch, "seconds": seconds,
+            "documents_per_second": len(documents) / seconds}
+
+
+def copy_rows_rate(connection, tables: dict[str, str]) -> dict[str, Any]:
+    """Rows per second PostgreSQL takes with COPY for the rows ``tables``
+    selects (table name -> SELECT of its rows): each set is copied out first,
+    then timed going into an empty table of the same columns."""
+    cursor = connection.cursor()
+    buffers = {}
+    for table, select in tables.items():
+        out = io.StringIO()
+        cursor.copy_expert(f"COPY ({select}) TO STDOUT", out)
+        buffers[table] = out.getvalue()
+        # An ordinary table, written to the WAL as the real ones are (a
+        # temporary table is not, and would flatter the limit).
+        cursor.execute(f'CREATE TABLE "bench_{table}" (LIKE "{table}" INCLUDING DEFAULTS)')
+    rows = sum(text.count("\n") for text in buffers.values())
+    started = time.perf_counter()
+    for table, text in buffers.items():
+        cursor.copy_expert(f'COPY "bench_{table}" FROM STDIN', io.StringIO(text))
+    connection.commit()
+    seconds = time.perf_counter() - started
+    for table in tables:
+        cursor.execute(f'DROP TABLE "bench_{table}"')
+    connection.commit()
+    return {"rows": rows, "seconds": seconds, "rows_per_second": rows / seconds,
+            "tables": {table: text.count("\n") for table, text in buffers.items()}}
+
+
+def copy_file_rate(connection, data: bytes, encoding: str, columns: int) -> dict[str, Any]:
+    """Rows per second COPY takes a CSV file into a table of ``columns``
+    text columns (the header row skipped), as plain as a load can be."""
+    cursor = connection.cursor()
+    cursor.execute("CREATE TABLE bench_text_table ("
+                   + ", ".join(f"c{n} text" for n in range(columns)) + ")")
+    started = time.perf_counter()
+    cursor.copy_expert(f"COPY bench_text_table FROM STDIN WITH (FORMAT csv, HEADER true, ENCODING '{encoding}')",
+                       io.BytesIO(data))
+    connection.commit()
+    seconds = time.perf_counter() - started
+    cursor.execute("SELECT count(*) FROM bench_text_table")
+    rows = cursor.fetchone()[0]
+    cursor.execute("DROP TABLE bench_text_table")
+    connection.commit()
+    return {"rows": rows, "seconds": seconds, "rows_per_second": rows / seconds}
