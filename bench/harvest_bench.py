@@ -150,7 +150,7 @@ def queue_path(export: Path, label: str, fetch_consumers: int, logs: Path, mappi
 
 
 def consumer_ini() -> Path:
-    """The configuration make serve gives the harvest consumers (config/stack.py's harvest_ini)."""
+    """The configuration make serve gives the harvest consumers (config/stack/settings.py, harvest_ini)."""
     ini = Path(os.environ["CKAN_INI"])
     harvest = ini.with_name(f"{ini.stem}-harvest.ini")
     return harvest if harvest.exists() else ini

@@ -9,7 +9,6 @@ import json
 import tracemalloc
 from decimal import Decimal
 
-from pathlib import Path
 
 import openpyxl
 import pytest
