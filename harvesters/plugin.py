@@ -4,57 +4,26 @@ never imports this package; this package may use the extension."""
 from __future__ import annotations
 
 import ckan.plugins as plugins
+import ckan.plugins.toolkit as tk
+
+from ckanext.shanghai.harvesters import actions, auth, helpers, views
 
 
+def _commands() -> list:
+    """The portal's ``ckan shanghai`` group, with the harvest commands added."""
+    from ckanext.shanghai.cli import shanghai
+    from ckanext.shanghai.harvesters.cli import COMMANDS
+
+    for command in COMMANDS:
+        shanghai.add_command(command)
+    return [shanghai]
+
+
+@tk.blanket.actions(actions)
+@tk.blanket.auth_functions(auth)
+@tk.blanket.helpers(helpers)
+@tk.blanket.blueprints(views)
+@tk.blanket.cli(_commands)
 class ShanghaiHarvestPlugin(plugins.SingletonPlugin):
     """Harvest job reports (page, CSV, API) and the ``ckan shanghai``
     commands that run the queues, the scheduler and the index tools."""
-
-    plugins.implements(plugins.IActions)
-    plugins.implements(plugins.IAuthFunctions)
-    plugins.implements(plugins.IBlueprint)
-    plugins.implements(plugins.ITemplateHelpers)
-    plugins.implements(plugins.IClick)
-
-    # IActions
-
-    def get_actions(self):
-        from ckanext.shanghai.harvesters import actions
-
-        return _public(actions)
-
-    # IAuthFunctions
-
-    def get_auth_functions(self):
-        from ckanext.shanghai.harvesters import auth
-
-        return _public(auth)
-
-    # IBlueprint
-
-    def get_blueprint(self):
-        from ckanext.shanghai.harvesters import views
-
-        return [views.shanghai_harvest]
-
-    # ITemplateHelpers
-
-    def get_helpers(self):
-        from ckanext.shanghai.harvesters import helpers
-
-        return _public(helpers)
-
-    # IClick
-
-    def get_commands(self):
-        # The portal's ``ckan shanghai`` group, with the harvest commands added.
-        from ckanext.shanghai.cli import shanghai
-        from ckanext.shanghai.harvesters.cli import COMMANDS
-
-        for command in COMMANDS:
-            shanghai.add_command(command)
-        return [shanghai]
-
-
-def _public(module) -> dict:
-    return {name: getattr(module, name) for name in module.__all__}
