@@ -300,7 +300,9 @@ def _replace_table(context: dict, resource_id: str, table: Table) -> None:
         raise LoadError(f"数据库拒绝了该表：{str(error.error_dict)[:160]}",
                         f"The DataStore refused the table: {str(error.error_dict)[:160]}") from None
     except BaseException:
-        _drop_table(context, resource_id)
+        # The first error is the one to report, not a failure to clean up after it.
+        with contextlib.suppress(Exception):
+            _drop_table(context, resource_id)
         raise
 
 
@@ -322,7 +324,8 @@ def load_resource(resource_id: str) -> dict:
         return load_status(resource_id)
     except Exception:
         _set_status(resource_id, "error", error=LoadError(
-            "导入时发生内部错误，请联系管理员", "An internal error stopped the load; please tell an administrator"))
+            "导入时发生内部错误，请联系管理员",
+            "An internal error stopped the load; please tell an administrator"))
         raise
     _set_status(resource_id, "complete", {"rows": table.row_count, "encoding": table.encoding,
                                           "columns": len(table.headers)})
