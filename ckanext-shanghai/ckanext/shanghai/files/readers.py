@@ -47,7 +47,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import IO, Any, BinaryIO, Callable, Iterable, Iterator, Union
+from typing import IO, Any, BinaryIO, Callable, Iterable, Iterator, NamedTuple, Union
 
 import ijson
 
@@ -699,8 +699,7 @@ def _pick_delimiter(line: str) -> str:
     return best if counts[best] else ","
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(NamedTuple):
     """One row of a CSV file or an Excel sheet, every cell as text, with
     where a person finds it: the line it starts on (``unit="line"``, CSV) or
     its row number (``"row"``, Excel)."""
