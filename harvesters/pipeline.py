@@ -10,7 +10,6 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Iterable, Iterator, Union
 
 import redis
@@ -59,18 +58,6 @@ class Candidate:
 
 
 Item = Union[Candidate, Rejection]
-
-
-def fetch_limits() -> fetching.FetchLimits:
-    config = tk.config
-    return fetching.FetchLimits(
-        max_bytes=config.get("ckanext.shanghai.harvest.max_bytes"),
-        connect_timeout=config.get("ckanext.shanghai.harvest.connect_timeout"),
-        read_timeout=config.get("ckanext.shanghai.harvest.read_timeout"),
-        deadline=config.get("ckanext.shanghai.harvest.deadline"),
-        allowed_hosts=frozenset(h.lower() for h in config.get("ckanext.shanghai.harvest.allowed_hosts")),
-        file_roots=tuple(Path(p) for p in config.get("ckanext.shanghai.harvest.file_roots")),
-    )
 
 
 def candidates(records_iter, source_mapping) -> Iterator[Item]:
@@ -176,7 +163,7 @@ class MappedSourceHarvester:
             return fail_job(harvest_job, str(error))
         site_user = tk.get_action("get_site_user")({"ignore_auth": True}, {})["name"]
         try:
-            with self.open_records(harvest_job, config, fetch_limits()) as records_iter:
+            with self.open_records(harvest_job, config, fetching.configured_limits()) as records_iter:
                 return gather(
                     harvest_job, candidates(records_iter, config["mapping"]),
                     complete=config["complete"], max_withdraw_share=config["max_withdraw_share"],

@@ -1,4 +1,4 @@
-"""Tests of harvesters/readers.py: each export format, the broken files agencies
+"""Tests of files/readers.py: each export format, the broken files agencies
 really send, the real example files, and flat memory on a large export."""
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import openpyxl
 import pytest
 
 from ckanext.shanghai.files.readers import (
-    BadRecord, SourceFormatError, iter_records, sniff_format,
+    BadRecord, Row, SourceFormatError, iter_records, iter_rows, sniff_format,
 )
 
 from data_files import TABLES, catalog_file
@@ -460,3 +460,42 @@ def test_csv_text_is_read_by_its_bytes_whatever_it_is_labelled(encoding):
     title = "上海市医院床位" + ("𠀀𪚥" if encoding in ("gb18030", "utf-8", "utf-8-sig", "utf-16") else "")
     data = f"数据集名称,数据提供方\n{title},上海市卫生健康委员会\n".encode(encoding)
     assert records(read(data, "csv")) == [{"数据集名称": title, "数据提供方": "上海市卫生健康委员会"}]
+
+
+# --- rows of a table (iter_rows, the layer the DataStore loader reads) ---------------
+
+@pytest.mark.parametrize("encoding, label", [
+    ("gbk", "gbk"), ("gb18030", "gb18030"), ("utf-8", "utf-8"), ("utf-8-sig", "utf-8-sig"),
+])
+def test_rows_come_as_they_stand_with_the_encoding_found(encoding, label):
+    title = "上海市医院床位" + ("𠀀" if label == "gb18030" else "")
+    data = f"床位统计表\n\n名称,名称,备注\n{title},1\n".encode(encoding)
+    rows = iter_rows(io.BytesIO(data))
+    assert [(row.position, row.cells) for row in rows] == [
+        (1, ["床位统计表"]), (2, []), (3, ["名称", "名称", "备注"]), (4, [title, "1"])]
+    assert rows.format == "csv" and rows.encoding == label
+
+
+def test_rows_read_malformed_quoting_leniently_only_when_asked():
+    data = b'a,b\n1,"x"y\n2,3\n'
+    strict = list(iter_rows(io.BytesIO(data)))
+    assert isinstance(strict[1], BadRecord) and strict[1].position == 2
+    assert [row.cells for row in iter_rows(io.BytesIO(data), strict=False)] == [
+        ["a", "b"], ["1", "xy"], ["2", "3"]]
+
+
+def test_rows_of_a_workbook_and_the_refusals_carry_a_code(tmp_path):
+    path = write_xlsx(tmp_path / "beds.csv", {"Sheet": [["年份", "床位数"], [2014, 6601214]]})
+    rows = iter_rows(io.BytesIO(path.read_bytes()), "csv")
+    assert list(rows) == [Row(1, "row", ["年份", "床位数"]), Row(2, "row", ["2014", "6601214"])]
+    assert rows.encoding == "xlsx"
+    for data, code in [
+        (b"", "empty"),
+        (b"<html><body>x</body></html>", "markup"),
+        (b"n\n" + b"1\n" * 100_000, "too_large"),
+        (bytes([0x81, 0x30, 0xFF, 0xFE]) * 9, "undecodable"),
+        (b"PK\x03\x04" + b"\x00" * 200, "unreadable_workbook"),
+    ]:
+        with pytest.raises(SourceFormatError) as raised:
+            list(iter_rows(io.BytesIO(data), max_bytes=100_000))
+        assert raised.value.code == code

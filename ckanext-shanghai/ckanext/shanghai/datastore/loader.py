@@ -2,18 +2,31 @@
 BOM, GBK or GB18030; Excel xlsx or xls, also when named .csv) and loads it
 into CKAN's DataStore through CKAN's background job queue.
 
+Files are read by the harvest's table reader (``files.readers.iter_rows``:
+size and zip-bomb caps, encoding detection, Excel cell text), remote ones
+downloaded by the guarded downloader under the operator's fetch limits
+(``files.fetching``). A table is read and checked whole before the DataStore
+is touched, its rows spooled to a temporary file rather than held in memory,
+then written in chunks; a file that cannot be read leaves the DataStore as
+it was.
+
 The load's state (pending, running, complete, error) and a bilingual error
 message are kept in CKAN's task_status table, keyed by resource id."""
 from __future__ import annotations
 
-import csv
+import contextlib
+import dataclasses
 import datetime as dt
-import io
+import itertools
 import json
 import logging
-from dataclasses import dataclass
+import os
+import tempfile
+from typing import IO, BinaryIO, Iterator
 
 import ckan.plugins.toolkit as tk
+
+from ckanext.shanghai.files import fetching, readers
 
 log = logging.getLogger(__name__)
 
@@ -22,10 +35,14 @@ __all__ = ["LoadError", "Table", "read_table", "enqueue_load", "load_resource", 
 
 TASK_TYPE = "shanghai_datastore_load"
 TABULAR_FORMATS = {"csv", "tsv", "xls", "xlsx"}
+# The loader's own cap; a lower ckanext.shanghai.harvest.max_bytes lowers it.
 MAX_BYTES = 100 * 1024 * 1024
 CHUNK_ROWS = 1000
 # PostgreSQL identifiers hold at most 63 bytes (21 Chinese characters).
 MAX_COLUMN_BYTES = 63
+# NUL bytes this early mean a binary or UTF-16 file, not a table.
+_HEAD_BYTES = 4096
+_WORKBOOK_MAGIC = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0")
 
 
 class LoadError(Exception):
@@ -36,11 +53,53 @@ class LoadError(Exception):
         self.zh, self.en = zh, en
 
 
-@dataclass
+def _not_a_table() -> LoadError:
+    return LoadError("这不是表格文件（CSV 或 Excel）", "This is not a table file (CSV or Excel)")
+
+
+def _too_large(max_bytes: int) -> LoadError:
+    size = f"{max_bytes / 1048576:g} MB"
+    return LoadError(f"文件超过 {size}，未导入", f"The file is larger than {size} and was not loaded")
+
+
+def _refusal(error: readers.SourceFormatError, max_bytes: int) -> LoadError:
+    """The reader's refusal as the loader words it."""
+    if error.code == "empty":
+        return LoadError("文件为空，没有可导入的数据", "The file is empty: there are no rows to load")
+    if error.code == "undecodable":
+        return LoadError("无法识别文件的文字编码（支持 UTF-8、UTF-8 BOM、GBK、GB18030）",
+                         "Unknown text encoding (UTF-8, UTF-8 with BOM, GBK and GB18030 are supported)")
+    if error.code == "too_large":
+        return _too_large(max_bytes)
+    if error.code == "unreadable_workbook":
+        return LoadError("无法读取 Excel 文件：文件可能已损坏或加密",
+                         "Cannot read the Excel file: it may be damaged or encrypted")
+    return LoadError(f"无法读取该表：{error.reason_zh}", f"Cannot read the table: {error.reason_en}")
+
+
 class Table:
-    headers: list[str]
-    rows: list[list[str]]
-    encoding: str
+    """A table read and checked whole: its column names, encoding and row
+    count, its rows spooled to a temporary file. Close it when done (or use
+    it in a ``with`` block)."""
+
+    def __init__(self, headers: list[str], encoding: str, row_count: int, spool: IO[str]):
+        self.headers, self.encoding, self.row_count = headers, encoding, row_count
+        self._spool = spool
+
+    def rows(self) -> Iterator[list[str]]:
+        """Every row, as many cells as there are columns."""
+        self._spool.seek(0)
+        for line in self._spool:
+            yield json.loads(line)
+
+    def close(self) -> None:
+        self._spool.close()
+
+    def __enter__(self) -> "Table":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
 
 
 def is_tabular(resource: dict) -> bool:
@@ -53,68 +112,6 @@ def is_tabular(resource: dict) -> bool:
 
 # --------------------------------------------------------------------------
 # Reading
-
-
-def _decode(data: bytes) -> tuple[str, str]:
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8", errors="strict"), "utf-8-sig"
-    for encoding in ("utf-8", "gb18030"):
-        try:
-            return data.decode(encoding), "gbk" if encoding == "gb18030" and _is_gbk(data) else encoding
-        except UnicodeDecodeError:
-            continue
-    raise LoadError("无法识别文件的文字编码（支持 UTF-8、UTF-8 BOM、GBK、GB18030）",
-                    "Unknown text encoding (UTF-8, UTF-8 with BOM, GBK and GB18030 are supported)")
-
-
-def _is_gbk(data: bytes) -> bool:
-    try:
-        data.decode("gbk")
-        return True
-    except UnicodeDecodeError:
-        return False
-
-
-def _rows_from_text(text: str) -> list[list[str]]:
-    sample = text[:20000]
-    try:
-        dialect = csv.Sniffer().sniff(sample, delimiters=",\t;")
-    except csv.Error:
-        dialect = csv.excel
-    # newline="" semantics: a quoted cell keeps its embedded newline.
-    return [row for row in csv.reader(io.StringIO(text, newline=""), dialect)]
-
-
-def _cell(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, (dt.datetime, dt.date)):
-        return value.isoformat()
-    return str(value)
-
-
-def _rows_from_xlsx(data: bytes) -> list[list[str]]:
-    import openpyxl
-
-    try:
-        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as error:  # openpyxl raises many kinds on a broken file
-        raise LoadError(f"无法读取 Excel 文件：{error!s:.80}", f"Cannot read the Excel file: {error!s:.80}")
-    sheet = book.worksheets[0]
-    return [[_cell(value) for value in row] for row in sheet.iter_rows(values_only=True)]
-
-
-def _rows_from_xls(data: bytes) -> list[list[str]]:
-    import xlrd
-
-    try:
-        book = xlrd.open_workbook(file_contents=data)
-    except Exception as error:
-        raise LoadError(f"无法读取 Excel 文件：{error!s:.80}", f"Cannot read the Excel file: {error!s:.80}")
-    sheet = book.sheet_by_index(0)
-    return [[_cell(value) for value in sheet.row_values(i)] for i in range(sheet.nrows)]
 
 
 def _column_names(header: list[str]) -> list[str]:
@@ -130,34 +127,73 @@ def _column_names(header: list[str]) -> list[str]:
     return names
 
 
-def read_table(data: bytes) -> Table:
-    """The header and rows of a table file, whatever its name says it is."""
-    if not data.strip():
-        raise LoadError("文件为空，没有可导入的数据", "The file is empty: there are no rows to load")
-    if data.startswith(b"PK\x03\x04"):
-        rows, encoding = _rows_from_xlsx(data), "xlsx"
-    elif data.startswith(b"\xd0\xcf\x11\xe0"):
-        rows, encoding = _rows_from_xls(data), "xls"
-    else:
-        if b"\x00" in data[:4096]:
-            raise LoadError("这不是表格文件（CSV 或 Excel）", "This is not a table file (CSV or Excel)")
-        text, encoding = _decode(data)
-        rows = _rows_from_text(text)
-    rows = [row for row in rows if any(str(cell).strip() for cell in row)]
-    if not rows:
+def _filled(cells: list[str]) -> int:
+    return sum(1 for cell in cells if cell.strip())
+
+
+def _rows_with_data(rows: readers.TableRows) -> Iterator[list[str]]:
+    """The rows that hold something; a row the reader could not parse, or
+    one holding a NUL byte (which PostgreSQL refuses), stops the load."""
+    for row in rows:
+        if isinstance(row, readers.BadRecord):
+            raise LoadError(f"第 {row.position} 行{row.reason_zh}", f"Line {row.position} {row.reason_en}")
+        if any("\x00" in cell for cell in row.cells):
+            where_en = "Line" if row.unit == "line" else "Row"
+            raise LoadError(f"第 {row.position} 行含有 NUL（\\0）字节：这不是表格文件，或文件已损坏",
+                            f"{where_en} {row.position} holds a NUL (\\0) byte: this is not a table "
+                            "file, or it is damaged")
+        if _filled(row.cells):
+            yield row.cells
+
+
+def read_table(stream: BinaryIO, *, max_bytes: int = MAX_BYTES) -> Table:
+    """Read a table file, whatever its name says it is, with its rows
+    spooled to disk; raises LoadError with the reason.
+
+    :param stream: the file, opened in binary mode (seekable).
+    :param max_bytes: refuse the file once more bytes than this are read.
+    """
+    head = stream.read(_HEAD_BYTES)
+    stream.seek(0)
+    if b"\x00" in head and not head.startswith(_WORKBOOK_MAGIC):
+        raise _not_a_table()
+    spool = tempfile.TemporaryFile("w+", encoding="utf-8", newline="\n", prefix="datastore-")
+    try:
+        rows = readers.iter_rows(stream, "csv", max_bytes=max_bytes, strict=False)
+        with contextlib.closing(rows):
+            headers, count = _spool_rows(_rows_with_data(rows), spool)
+        return Table(headers, rows.encoding, count, spool)
+    except readers.SourceFormatError as error:
+        spool.close()
+        raise _refusal(error, max_bytes) from None
+    except BaseException:
+        spool.close()
+        raise
+
+
+def _spool_rows(rows: Iterator[list[str]], spool: IO[str]) -> tuple[list[str], int]:
+    """Write the rows under the header to ``spool``; return the column names
+    and the number of rows."""
+    first = next(rows, None)
+    if first is None:
         raise LoadError("文件中没有数据行", "The file holds no rows")
+    second = next(rows, None)
     # A title row above the header (one filled cell over a wider row).
-    if len(rows) > 1 and sum(1 for c in rows[0] if str(c).strip()) == 1 \
-            and sum(1 for c in rows[1] if str(c).strip()) > 1:
-        rows = rows[1:]
-    header = list(rows[0])
-    while header and not str(header[-1]).strip():
+    if second is not None and _filled(first) == 1 and _filled(second) > 1:
+        header, body = second, rows
+    else:
+        header, body = first, itertools.chain([] if second is None else [second], rows)
+    header = list(header)
+    while header and not header[-1].strip():
         header.pop()
     if not header:
         raise LoadError("第一行没有列名", "The first row holds no column names")
     width = len(header)
-    body = [[str(cell) for cell in (row + [""] * width)[:width]] for row in rows[1:]]
-    return Table(headers=_column_names(header), rows=body, encoding=encoding)
+    count = 0
+    for cells in body:
+        spool.write(json.dumps((cells + [""] * width)[:width], ensure_ascii=False) + "\n")
+        count += 1
+    return _column_names(header), count
 
 
 # --------------------------------------------------------------------------
@@ -203,28 +239,71 @@ def enqueue_load(resource_id: str) -> None:
                    rq_kwargs={"timeout": 900})
 
 
-def _resource_bytes(resource: dict) -> bytes:
+def _max_bytes() -> int:
+    return min(MAX_BYTES, tk.config.get("ckanext.shanghai.harvest.max_bytes"))
+
+
+@contextlib.contextmanager
+def _resource_file(resource: dict, max_bytes: int) -> Iterator[BinaryIO]:
+    """The resource's file: the upload, or the link downloaded under the
+    configured fetch limits (timeouts, deadline, size, allowed hosts)."""
     if resource.get("url_type") == "upload":
         from ckan.lib.uploader import get_resource_uploader
 
         path = get_resource_uploader(resource).get_path(resource["id"])
+        if os.path.getsize(path) > max_bytes:
+            raise _too_large(max_bytes)
         with open(path, "rb") as handle:
-            data = handle.read(MAX_BYTES + 1)
-    else:
-        from ckanext.shanghai.files import fetching
+            yield handle
+        return
+    limits = dataclasses.replace(fetching.configured_limits(), max_bytes=max_bytes)
+    try:
+        path = fetching.download(resource["url"], limits)
+    except fetching.SourceFetchError as error:
+        raise LoadError(f"无法下载该资源：{error.reason_zh}", f"Cannot download the resource: {error.reason_en}")
+    try:
+        with open(path, "rb") as handle:
+            yield handle
+    finally:
+        path.unlink(missing_ok=True)
 
-        limits = fetching.FetchLimits(
-            max_bytes=MAX_BYTES,
-            allowed_hosts=frozenset(h.lower() for h in tk.config.get("ckanext.shanghai.harvest.allowed_hosts") or []))
-        try:
-            path = fetching.download(resource["url"], limits)
-            data = path.read_bytes()
-            path.unlink(missing_ok=True)
-        except fetching.SourceFetchError as error:
-            raise LoadError(f"无法下载该资源：{error.reason_zh}", f"Cannot download the resource: {error.reason_en}")
-    if len(data) > MAX_BYTES:
-        raise LoadError("文件超过 100 MB，未导入", "The file is larger than 100 MB and was not loaded")
-    return data
+
+def _batches(rows: Iterator[list[str]], size: int) -> Iterator[list[list[str]]]:
+    while batch := list(itertools.islice(rows, size)):
+        yield batch
+
+
+def _drop_table(context: dict, resource_id: str) -> None:
+    try:
+        tk.get_action("datastore_delete")(dict(context), {"resource_id": resource_id, "force": True})
+    except tk.ObjectNotFound:
+        pass
+
+
+def _replace_table(context: dict, resource_id: str, table: Table) -> None:
+    """Replace the resource's DataStore table with ``table``, a chunk of rows
+    at a time; a table the DataStore refuses part way is removed again."""
+    _drop_table(context, resource_id)
+    fields = [{"id": name, "type": "text"} for name in table.headers]
+    batches = _batches(table.rows(), CHUNK_ROWS)
+    try:
+        first = next(batches, [])
+        tk.get_action("datastore_create")(dict(context), {
+            "resource_id": resource_id, "force": True, "fields": fields,
+            "records": [dict(zip(table.headers, row)) for row in first]})
+        for batch in batches:
+            tk.get_action("datastore_upsert")(dict(context), {
+                "resource_id": resource_id, "force": True, "method": "insert",
+                "records": [dict(zip(table.headers, row)) for row in batch]})
+    except tk.ValidationError as error:
+        _drop_table(context, resource_id)
+        raise LoadError(f"数据库拒绝了该表：{str(error.error_dict)[:160]}",
+                        f"The DataStore refused the table: {str(error.error_dict)[:160]}") from None
+    except BaseException:
+        # The first error is the one to report, not a failure to clean up after it.
+        with contextlib.suppress(Exception):
+            _drop_table(context, resource_id)
+        raise
 
 
 def load_resource(resource_id: str) -> dict:
@@ -233,32 +312,22 @@ def load_resource(resource_id: str) -> dict:
     context = _site_context()
     resource = tk.get_action("resource_show")(dict(context), {"id": resource_id})
     _set_status(resource_id, "running")
+    max_bytes = _max_bytes()
     try:
-        table = read_table(_resource_bytes(resource))
+        with _resource_file(resource, max_bytes) as stream:
+            table = read_table(stream, max_bytes=max_bytes)
+        with table:
+            _replace_table(context, resource_id, table)
     except LoadError as error:
         log.warning("DataStore load of %s failed: %s", resource_id, error)
         _set_status(resource_id, "error", error=error)
         return load_status(resource_id)
-    try:
-        tk.get_action("datastore_delete")(dict(context), {"resource_id": resource_id, "force": True})
-    except tk.ObjectNotFound:
-        pass
-    fields = [{"id": name, "type": "text"} for name in table.headers]
-    records = [dict(zip(table.headers, row)) for row in table.rows]
-    try:
-        tk.get_action("datastore_create")(dict(context), {
-            "resource_id": resource_id, "force": True, "fields": fields,
-            "records": records[:CHUNK_ROWS]})
-        for start in range(CHUNK_ROWS, len(records), CHUNK_ROWS):
-            tk.get_action("datastore_upsert")(dict(context), {
-                "resource_id": resource_id, "force": True, "method": "insert",
-                "records": records[start:start + CHUNK_ROWS]})
-    except tk.ValidationError as error:
-        failure = LoadError(f"数据库拒绝了该表：{str(error.error_dict)[:160]}",
-                            f"The DataStore refused the table: {str(error.error_dict)[:160]}")
-        _set_status(resource_id, "error", error=failure)
-        return load_status(resource_id)
-    _set_status(resource_id, "complete", {"rows": len(records), "encoding": table.encoding,
-                                          "columns": len(fields)})
-    log.info("DataStore: loaded %s rows of %s (%s)", len(records), resource_id, table.encoding)
+    except Exception:
+        _set_status(resource_id, "error", error=LoadError(
+            "导入时发生内部错误，请联系管理员",
+            "An internal error stopped the load; please tell an administrator"))
+        raise
+    _set_status(resource_id, "complete", {"rows": table.row_count, "encoding": table.encoding,
+                                          "columns": len(table.headers)})
+    log.info("DataStore: loaded %s rows of %s (%s)", table.row_count, resource_id, table.encoding)
     return load_status(resource_id)

@@ -25,6 +25,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+import ckan.plugins.toolkit as tk
+
 from ckanext.shanghai import compat
 
 
@@ -55,6 +57,20 @@ class FetchLimits:
     def for_pages(self) -> "FetchLimits":
         """These limits for a source read a page at a time into memory."""
         return dataclasses.replace(self, max_bytes=min(self.max_bytes, MAX_PAGE_BYTES))
+
+
+def configured_limits() -> FetchLimits:
+    """The limits the operator configured (``ckanext.shanghai.harvest.*``):
+    the harvesters and the DataStore loader download under the same ones."""
+    config = tk.config
+    return FetchLimits(
+        max_bytes=config.get("ckanext.shanghai.harvest.max_bytes"),
+        connect_timeout=config.get("ckanext.shanghai.harvest.connect_timeout"),
+        read_timeout=config.get("ckanext.shanghai.harvest.read_timeout"),
+        deadline=config.get("ckanext.shanghai.harvest.deadline"),
+        allowed_hosts=frozenset(h.lower() for h in config.get("ckanext.shanghai.harvest.allowed_hosts")),
+        file_roots=tuple(Path(p) for p in config.get("ckanext.shanghai.harvest.file_roots")),
+    )
 
 
 # Public IPv6 ranges that carry an IPv4 address a gateway may deliver to.

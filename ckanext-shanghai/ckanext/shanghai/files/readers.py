@@ -8,6 +8,11 @@ truncated JSON, undecodable bytes, too large) raises ``SourceFormatError``.
 Records read before such a break have already been yielded: a caller must
 not treat records missing from a broken export as withdrawn.
 
+``iter_rows`` is the layer under it for tables (CSV, Excel): every row as
+text cells, with the same size, zip-bomb and line caps, encoding detection
+and Excel cell text, for a reader that picks the header and names the
+columns itself (the DataStore loader).
+
 Choices worth knowing:
 
 - CSV encoding comes from the bytes, not the file name: UTF-8 BOM, UTF-16 BOM,
@@ -42,7 +47,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import IO, Any, BinaryIO, Callable, Iterable, Iterator, Union
+from typing import IO, Any, BinaryIO, Callable, Iterable, Iterator, NamedTuple, Union
 
 import ijson
 
@@ -50,8 +55,11 @@ __all__ = [
     "DEFAULT_MAX_BYTES",
     "FORMATS",
     "BadRecord",
+    "Row",
     "SourceFormatError",
+    "TableRows",
     "iter_records",
+    "iter_rows",
     "sniff_format",
 ]
 
@@ -75,13 +83,20 @@ _DELIMITER_CANDIDATES = (",", "\t", ";", "|")
 
 class SourceFormatError(Exception):
     """The export as a whole cannot be read; ``records_read`` says how many
-    records were read (and yielded) before the problem, when known."""
+    records were read (and yielded) before the problem, when known, and
+    ``code`` which problem it is, for a caller that words it its own way:
+    ``empty``, ``markup``, ``too_large``, ``line_too_long``, ``not_workbook``,
+    ``undecodable``, ``unknown_encoding``, ``bad_header``, ``repeated_header``,
+    ``no_header``, ``zip_bomb``, ``unreadable_workbook``, ``missing_sheet``,
+    ``json_utf16``, ``json_not_array``, ``json_broken``, ``json_not_lines``."""
 
-    def __init__(self, reason_zh: str, reason_en: str, *, records_read: int | None = None):
+    def __init__(self, reason_zh: str, reason_en: str, *, records_read: int | None = None,
+                 code: str | None = None):
         super().__init__(f"{reason_zh} / {reason_en}")
         self.reason_zh = reason_zh
         self.reason_en = reason_en
         self.records_read = records_read
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -153,15 +168,12 @@ def iter_records(
     if fmt is None or (declared_text and sniffed in ("xlsx", "xls")):
         fmt = sniffed
     elif fmt in ("xlsx", "xls") and sniffed != fmt:
-        raise SourceFormatError(
-            f"文件内容不是 {fmt} 工作簿（按内容判断为 {sniffed}）",
-            f"the file is not an {fmt} workbook (its bytes look like {sniffed})",
-        )
+        raise _not_a_workbook(fmt, sniffed)
     if fmt in ("json", "jsonl") and head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise SourceFormatError(
             "JSON 文件须为 UTF-8 编码，此文件为 UTF-16",
             "JSON must be encoded in UTF-8; this file is UTF-16",
-            records_read=0,
+            records_read=0, code="json_utf16",
         )
     if fmt == "json":
         return _read_json_array(source, json_prefix)
@@ -172,6 +184,14 @@ def iter_records(
     if fmt == "xlsx":
         return _read_xlsx(source, header_row=header_row, sheet=sheet, max_bytes=max_bytes)
     return _read_xls(source, header_row=header_row, sheet=sheet)
+
+
+def _not_a_workbook(fmt: str, sniffed: str) -> SourceFormatError:
+    return SourceFormatError(
+        f"文件内容不是 {fmt} 工作簿（按内容判断为 {sniffed}）",
+        f"the file is not an {fmt} workbook (its bytes look like {sniffed})",
+        code="not_workbook",
+    )
 
 
 def sniff_format(head: bytes) -> str:
@@ -188,7 +208,7 @@ def sniff_format(head: bytes) -> str:
         return "xls"
     first = _first_character(head)
     if first == "":
-        raise SourceFormatError("文件为空", "the file is empty", records_read=0)
+        raise SourceFormatError("文件为空", "the file is empty", records_read=0, code="empty")
     if first == "<":
         _refuse_markup(head)
     if first == "[":
@@ -219,13 +239,13 @@ def _refuse_markup(head: bytes) -> None:
             "下载到的是网页（HTML），不是数据文件；请检查来源网址是否需要登录或已失效",
             "the download is a web page (HTML), not a data file; check whether the source URL "
             "needs a login or no longer exists",
-            records_read=0,
+            records_read=0, code="markup",
         )
     raise SourceFormatError(
         "文件是 XML 或其他标记文档，不是支持的数据格式（JSON、CSV、Excel）",
         "the file is XML or another markup document, not a supported data format "
         "(JSON, CSV, Excel)",
-        records_read=0,
+        records_read=0, code="markup",
     )
 
 
@@ -250,6 +270,7 @@ class _CappedSource:
             raise SourceFormatError(
                 f"文件超过大小上限（{self._max_bytes:,} 字节）",
                 f"the file is larger than the limit of {self._max_bytes:,} bytes",
+                code="too_large",
             )
         return bytes(chunk)
 
@@ -378,7 +399,7 @@ def _read_json_array(source: _CappedSource, prefix: str) -> Iterator[Item]:
             "JSON 文件的顶层不是数组；若记录在某个键下，请在来源配置中设置 json_prefix（如 data.item）",
             "the JSON file's top level is not an array; if the records are under a key, set "
             "json_prefix in the source configuration (e.g. data.item)",
-            records_read=0,
+            records_read=0, code="json_not_array",
         )
     count = 0
     try:
@@ -428,26 +449,26 @@ def _json_break(exc: Exception, count: int) -> SourceFormatError:
             f"JSON 中第 {count + 1} 条记录含有 NaN 或 Infinity，这不是合法的 JSON 数值；此前已读取 {count} 条记录",
             f"record {count + 1} of the JSON contains NaN or Infinity, which are not valid JSON "
             f"numbers; {count} records were read before it",
-            records_read=count,
+            records_read=count, code="json_broken",
         )
     if "invalid bytes in UTF8" in detail:
         return SourceFormatError(
             f"JSON 文件须为 UTF-8 编码，但读取 {count} 条记录后遇到非 UTF-8 字节（可能是 GBK/GB18030 编码）",
             f"JSON must be encoded in UTF-8, but bytes that are not UTF-8 follow the first {count} "
             f"records (perhaps GBK/GB18030)",
-            records_read=count,
+            records_read=count, code="json_broken",
         )
     if "premature EOF" in detail:
         return SourceFormatError(
             f"JSON 文件不完整（可能下载中断）：读取 {count} 条记录后文件意外结束",
             f"the JSON file is incomplete (perhaps a broken download): it ends unexpectedly "
             f"after {count} records",
-            records_read=count,
+            records_read=count, code="json_broken",
         )
     return SourceFormatError(
         f"JSON 格式错误，读取 {count} 条记录后无法继续（{detail}）",
         f"invalid JSON: reading stopped after {count} records ({detail})",
-        records_read=count,
+        records_read=count, code="json_broken",
     )
 
 
@@ -478,6 +499,7 @@ def _too_long_line() -> SourceFormatError:
         f"文件中有一行超过 {MAX_LINE_BYTES:,} 字节，不是目录记录（文件可能已损坏）",
         f"a line of the file is longer than {MAX_LINE_BYTES:,} bytes, which no catalog record "
         f"is (the file may be damaged)",
+        code="line_too_long",
     )
 
 
@@ -532,7 +554,7 @@ def _read_json_lines(source: _CappedSource, *, sniffed: bool) -> Iterator[Item]:
                     "文件首行不是完整的 JSON 对象：文件既不是 JSON 数组，也不是每行一个对象的 JSON lines",
                     "the first line is not a complete JSON object: the file is neither a JSON "
                     "array nor JSON lines (one object per line)",
-                    records_read=0,
+                    records_read=0, code="json_not_lines",
                 ) from None
             yield BadRecord(
                 line_number, "line", f"不是合法的 JSON（{exc.msg}）", f"is not valid JSON ({exc.msg})")
@@ -547,46 +569,85 @@ def _read_json_lines(source: _CappedSource, *, sniffed: bool) -> Iterator[Item]:
         yield value
 
 
-# --- CSV ----------------------------------------------------------------
+# --- rows of a table: CSV and Excel -------------------------------------------
 
-def _decoded_text(source: _CappedSource, encoding: str | None) -> Iterator[str]:
-    head = source.prefetch(_SNIFF_BYTES)
-    if encoding:
-        name = encoding
-    elif head.startswith(codecs.BOM_UTF8):
-        name = "utf-8-sig"
-    elif head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        name = "utf-16"
-    else:
-        name = None  # decided at the first non-ASCII chunk
-    try:
-        decoder = codecs.getincrementaldecoder(name)("strict") if name else None
-    except LookupError:
-        raise SourceFormatError(f"未知的字符编码：{name}", f"unknown character encoding: {name}") from None
-    offset = 0
-    for chunk in source.chunks():
-        if decoder is None:
-            if chunk.isascii():
-                # ASCII reads the same in UTF-8 and GB18030: no need to decide yet.
-                offset += len(chunk)
-                yield chunk.decode("ascii")
-                continue
-            name = "utf-8" if _is_utf8(chunk) else "gb18030"
-            decoder = codecs.getincrementaldecoder(name)("strict")
+class _Decoding:
+    """The text of a CSV's bytes, decoded chunk by chunk. ``label`` names the
+    encoding found: the one asked for, ``utf-8-sig`` or ``utf-16`` by their
+    byte-order mark, else ``utf-8``, ``gbk`` (text GB18030 and GBK read
+    alike) or ``gb18030`` (characters only GB18030 has), final once every
+    chunk has been decoded."""
+
+    def __init__(self, source: _CappedSource, encoding: str | None):
+        self._source = source
+        self._asked = encoding
+        self.name: str | None = None  # the codec in use; None while the text is ASCII
+        self.gbk = True  # whether the GB18030 text so far reads the same as GBK
+
+    @property
+    def label(self) -> str:
+        if self.name is None:
+            return "utf-8"  # ASCII reads the same in UTF-8
+        if self.name == "gb18030" and not self._asked and self.gbk:
+            return "gbk"
+        return self.name
+
+    def chunks(self) -> Iterator[str]:
+        head = self._source.prefetch(_SNIFF_BYTES)
+        if self._asked:
+            name = self._asked
+        elif head.startswith(codecs.BOM_UTF8):
+            name = "utf-8-sig"
+        elif head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            name = "utf-16"
+        else:
+            name = None  # decided at the first non-ASCII chunk
         try:
-            text = decoder.decode(chunk)
-        except UnicodeDecodeError as exc:
-            raise _undecodable(name, offset + max(exc.start, 0)) from None
-        offset += len(chunk)
-        if text:
-            yield text
-    if decoder is not None:
+            decoder = codecs.getincrementaldecoder(name)("strict") if name else None
+        except LookupError:
+            raise SourceFormatError(f"未知的字符编码：{name}", f"unknown character encoding: {name}",
+                                    code="unknown_encoding") from None
+        self.name = name
+        gbk = None
+        offset = 0
+        for chunk in self._source.chunks():
+            if decoder is None:
+                if chunk.isascii():
+                    # ASCII reads the same in UTF-8 and GB18030: no need to decide yet.
+                    offset += len(chunk)
+                    yield chunk.decode("ascii")
+                    continue
+                name = self.name = "utf-8" if _is_utf8(chunk) else "gb18030"
+                decoder = codecs.getincrementaldecoder(name)("strict")
+                if name == "gb18030":
+                    gbk = codecs.getincrementaldecoder("gbk")("strict")
+            try:
+                text = decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                raise _undecodable(name, offset + max(exc.start, 0)) from None
+            if gbk is not None:
+                gbk = self._still_gbk(gbk, chunk)
+            offset += len(chunk)
+            if text:
+                yield text
+        if decoder is not None:
+            try:
+                tail = decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                raise _undecodable(name, offset) from None
+            if gbk is not None:
+                self._still_gbk(gbk, b"", final=True)
+            if tail:
+                yield tail
+
+    def _still_gbk(self, decoder, chunk: bytes, final: bool = False):
+        """Feed ``chunk`` to the GBK decoder; None once the text is not GBK."""
         try:
-            tail = decoder.decode(b"", final=True)
+            decoder.decode(chunk, final=final)
         except UnicodeDecodeError:
-            raise _undecodable(name, offset) from None
-        if tail:
-            yield tail
+            self.gbk = False
+            return None
+        return decoder
 
 
 def _is_utf8(chunk: bytes) -> bool:
@@ -604,6 +665,7 @@ def _undecodable(encoding: str, offset: int) -> SourceFormatError:
         f"文件在约第 {offset:,} 字节处无法按 {shown} 解码；文件可能混用了多种编码或已损坏",
         f"the file cannot be decoded as {shown} near byte {offset:,}; it may mix encodings "
         f"or be damaged",
+        code="undecodable",
     )
 
 
@@ -637,13 +699,113 @@ def _pick_delimiter(line: str) -> str:
     return best if counts[best] else ","
 
 
+class Row(NamedTuple):
+    """One row of a CSV file or an Excel sheet, every cell as text, with
+    where a person finds it: the line it starts on (``unit="line"``, CSV) or
+    its row number (``"row"``, Excel)."""
+
+    position: int
+    unit: str
+    cells: list[str]
+
+
+@dataclass(frozen=True)
+class _InvalidCsv:
+    """A CSV row the csv module could not parse, and why."""
+
+    position: int
+    detail: str
+
+    def bad_record(self) -> BadRecord:
+        return BadRecord(
+            self.position, "line",
+            f"不是合法的 CSV（引号不成对或引号后多出字符：{self.detail}）",
+            f"is not valid CSV (unbalanced quotes or text after a closing quote: {self.detail})",
+        )
+
+
+class TableRows:
+    """The rows of a CSV file or an Excel sheet, from ``iter_rows``: an
+    iterator of ``Row`` items (and of ``BadRecord`` for a CSV row that is not
+    valid CSV). ``format`` is ``csv``, ``xlsx`` or ``xls``; ``encoding`` is
+    the text encoding of a CSV (see ``_Decoding.label``; final once the rows
+    are exhausted) and the format for a workbook."""
+
+    def __init__(self, fmt: str, rows: Iterator, decoding: _Decoding | None = None):
+        self.format = fmt
+        self._rows = rows
+        self._decoding = decoding
+
+    @property
+    def encoding(self) -> str:
+        return self._decoding.label if self._decoding is not None else self.format
+
+    def __iter__(self) -> "TableRows":
+        return self
+
+    def __next__(self) -> Union[Row, BadRecord]:
+        item = next(self._rows)
+        return item.bad_record() if isinstance(item, _InvalidCsv) else item
+
+    def close(self) -> None:
+        """Release the workbook or spool now rather than when collected."""
+        self._rows.close()
+
+
+def iter_rows(
+    stream: BinaryIO,
+    fmt: str | None = None,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    sheet: str | None = None,
+    delimiter: str | None = None,
+    encoding: str | None = None,
+    strict: bool = True,
+) -> TableRows:
+    """Read a table (CSV or Excel) one row at a time, every row as it stands
+    (titles, the header, blank rows), each cell as text: the layer under
+    ``iter_records`` for readers that choose the header themselves.
+
+    :param stream: the file's bytes, read sequentially, never seeked.
+    :param fmt: ``csv``, ``xlsx``, ``xls``, or None: a workbook by its bytes
+        (also when declared ``csv``), else CSV.
+    :param max_bytes: stop with ``SourceFormatError`` once more bytes than
+        this have been read; an xlsx may inflate to 16 times as many.
+    :param sheet: Excel: the sheet's name; the first sheet when None.
+    :param delimiter: CSV: the cell separator; None picks it from the first
+        line as ``iter_records`` does.
+    :param encoding: CSV: a Python codec name; None detects it.
+    :param strict: CSV: a row that is not valid CSV (text after a closing
+        quote, a quote never closed) comes out as a ``BadRecord``; when
+        False the csv module reads it leniently, as spreadsheets do.
+    :returns: ``TableRows``.
+    :raises SourceFormatError: as ``iter_records``.
+    """
+    if fmt is not None and fmt not in ("csv", "xlsx", "xls"):
+        raise ValueError(f"未知的表格格式：{fmt} / unknown table format {fmt!r} (csv, xlsx, xls)")
+    source = _CappedSource(stream, max_bytes)
+    sniffed = sniff_format(source.prefetch(_SNIFF_BYTES))
+    if sniffed in ("xlsx", "xls") and fmt in (None, "csv"):
+        fmt = sniffed
+    elif fmt in ("xlsx", "xls") and sniffed != fmt:
+        raise _not_a_workbook(fmt, sniffed)
+    if fmt == "xlsx":
+        return TableRows(fmt, _xlsx_rows(source, sheet=sheet, max_bytes=max_bytes))
+    if fmt == "xls":
+        return TableRows(fmt, _xls_rows(source, sheet=sheet))
+    decoding = _Decoding(source, encoding)
+    return TableRows("csv", _csv_rows(source, decoding, delimiter=delimiter, delimiter_line=0,
+                                      strict=strict), decoding)
+
+
 def _header_names(cells: list[str]) -> list[str]:
     names = [cell.replace("\ufeff", "").strip() for cell in cells]
     while names and not names[-1]:
         names.pop()
     if not names:
         raise SourceFormatError(
-            "表头行为空，找不到列名", "the header row is empty: no column names found", records_read=0)
+            "表头行为空，找不到列名", "the header row is empty: no column names found", records_read=0,
+            code="bad_header")
     names = [name or f"column_{index}" for index, name in enumerate(names, start=1)]
     seen: set[str] = set()
     repeated = [name for name in names if name in seen or seen.add(name)]
@@ -653,7 +815,7 @@ def _header_names(cells: list[str]) -> list[str]:
             f"表头中列名重复：{shown}；请改为不同的列名",
             f"the header repeats column name(s): {', '.join(dict.fromkeys(repeated))}; "
             f"give each column its own name",
-            records_read=0,
+            records_read=0, code="repeated_header",
         )
     return names
 
@@ -681,62 +843,76 @@ def _row_record(header: list[str], cells: list[str], position: int, unit: str) -
     return dict(zip(header, cells))
 
 
-def _read_csv(source: _CappedSource, *, header_row: int, delimiter: str | None,
-              encoding: str | None) -> Iterator[Item]:
-    head = source.prefetch(_SNIFF_BYTES)
-    if _first_character(head) == "<":
-        _refuse_markup(head)
-    lines = _text_lines(_decoded_text(source, encoding))
-    peeked: list[str] = []
-    if delimiter is None:
-        for line in lines:
-            peeked.append(line)
-            if len(peeked) > header_row:
-                break
-        delimiter = _pick_delimiter(peeked[header_row] if len(peeked) > header_row else "")
-
-    def all_lines() -> Iterator[str]:
-        yield from peeked
-        yield from lines
-
-    reader = csv.reader(all_lines(), delimiter=delimiter, strict=True)
+def _records_from_rows(rows: Iterator, header_row: int, where_zh: str, where_en: str) -> Iterator[Item]:
+    """The records of a table's rows under the header at ``header_row``."""
     header: list[str] | None = None
     rows_seen = 0
-    while True:
-        start_line = reader.line_num + 1
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
+    for row in rows:
+        if isinstance(row, _InvalidCsv):
             if header is None:
                 raise SourceFormatError(
-                    f"表头（第 {start_line} 行）不是合法的 CSV：{exc}",
-                    f"the header (line {start_line}) is not valid CSV: {exc}",
-                    records_read=0,
-                ) from None
-            # The csv module starts afresh on the next line after an error.
-            yield BadRecord(
-                start_line, "line",
-                f"不是合法的 CSV（引号不成对或引号后多出字符：{exc}）",
-                f"is not valid CSV (unbalanced quotes or text after a closing quote: {exc})",
-            )
+                    f"表头（第 {row.position} 行）不是合法的 CSV：{row.detail}",
+                    f"the header (line {row.position}) is not valid CSV: {row.detail}",
+                    records_read=0, code="bad_header",
+                )
+            yield row.bad_record()
             continue
         if header is None:
             if rows_seen < header_row:
                 rows_seen += 1
                 continue
-            header = _header_names(row)
+            header = _header_names(row.cells)
             continue
-        record = _row_record(header, row, start_line, "line")
+        record = _row_record(header, row.cells, row.position, row.unit)
         if record is not None:
             yield record
     if header is None:
         raise SourceFormatError(
-            f"文件中没有第 {header_row + 1} 行作为表头",
-            f"the file has no row {header_row + 1} to use as the header",
-            records_read=0,
+            f"{where_zh}中没有第 {header_row + 1} 行作为表头",
+            f"the {where_en} has no row {header_row + 1} to use as the header",
+            records_read=0, code="no_header",
         )
+
+
+# --- CSV ----------------------------------------------------------------
+
+def _csv_rows(source: _CappedSource, decoding: _Decoding, *, delimiter: str | None,
+              delimiter_line: int, strict: bool) -> Iterator[Union[Row, _InvalidCsv]]:
+    head = source.prefetch(_SNIFF_BYTES)
+    if _first_character(head) == "<":
+        _refuse_markup(head)
+    lines = _text_lines(decoding.chunks())
+    peeked: list[str] = []
+    if delimiter is None:
+        for line in lines:
+            peeked.append(line)
+            if len(peeked) > delimiter_line:
+                break
+        delimiter = _pick_delimiter(peeked[delimiter_line] if len(peeked) > delimiter_line else "")
+
+    def all_lines() -> Iterator[str]:
+        yield from peeked
+        yield from lines
+
+    reader = csv.reader(all_lines(), delimiter=delimiter, strict=strict)
+    while True:
+        start_line = reader.line_num + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            # The csv module starts afresh on the next line after an error.
+            yield _InvalidCsv(start_line, str(exc))
+            continue
+        yield Row(start_line, "line", cells)
+
+
+def _read_csv(source: _CappedSource, *, header_row: int, delimiter: str | None,
+              encoding: str | None) -> Iterator[Item]:
+    rows = _csv_rows(source, _Decoding(source, encoding), delimiter=delimiter,
+                     delimiter_line=header_row, strict=True)
+    return _records_from_rows(rows, header_row, "文件", "file")
 
 
 # --- Excel ----------------------------------------------------------------
@@ -757,24 +933,6 @@ def _excel_text(value: Any) -> str:
     return str(value)
 
 
-def _rows_to_records(rows: Iterable[list[str]], header_row: int) -> Iterator[Item]:
-    header: list[str] | None = None
-    for row_number, cells in enumerate(rows, start=1):
-        if header is None:
-            if row_number - 1 == header_row:
-                header = _header_names(cells)
-            continue
-        record = _row_record(header, cells, row_number, "row")
-        if record is not None:
-            yield record
-    if header is None:
-        raise SourceFormatError(
-            f"工作表中没有第 {header_row + 1} 行作为表头",
-            f"the sheet has no row {header_row + 1} to use as the header",
-            records_read=0,
-        )
-
-
 def _spooled(source: _CappedSource) -> IO[bytes]:
     spool = tempfile.TemporaryFile()
     try:
@@ -791,7 +949,7 @@ def _missing_sheet(sheet: str, names: list[str]) -> SourceFormatError:
     return SourceFormatError(
         f"工作簿中没有名为「{sheet}」的工作表；现有：{'、'.join(names)}",
         f"the workbook has no sheet named {sheet!r}; it has: {', '.join(names)}",
-        records_read=0,
+        records_read=0, code="missing_sheet",
     )
 
 
@@ -799,12 +957,11 @@ def _unreadable_workbook(kind: str, exc: Exception) -> SourceFormatError:
     return SourceFormatError(
         f"无法打开 {kind} 工作簿（文件可能已损坏或加密）：{exc}",
         f"cannot open the {kind} workbook (the file may be damaged or encrypted): {exc}",
-        records_read=0,
+        records_read=0, code="unreadable_workbook",
     )
 
 
-def _read_xlsx(source: _CappedSource, *, header_row: int, sheet: str | None,
-               max_bytes: int) -> Iterator[Item]:
+def _xlsx_rows(source: _CappedSource, *, sheet: str | None, max_bytes: int) -> Iterator[Row]:
     import openpyxl
 
     with _spooled(source) as spool:
@@ -817,7 +974,7 @@ def _read_xlsx(source: _CappedSource, *, header_row: int, sheet: str | None,
             raise SourceFormatError(
                 f"xlsx 解压后过大（{inflated:,} 字节）",
                 f"the xlsx inflates to too many bytes ({inflated:,})",
-                records_read=0,
+                records_read=0, code="zip_bomb",
             )
         spool.seek(0)
         try:
@@ -832,16 +989,13 @@ def _read_xlsx(source: _CappedSource, *, header_row: int, sheet: str | None,
                 worksheet = workbook[sheet]
             else:
                 raise _missing_sheet(sheet, names)
-            rows = (
-                [_excel_text(value) for value in row]
-                for row in worksheet.iter_rows(min_row=1, values_only=True)
-            )
-            yield from _rows_to_records(rows, header_row)
+            for number, values in enumerate(worksheet.iter_rows(min_row=1, values_only=True), start=1):
+                yield Row(number, "row", [_excel_text(value) for value in values])
         finally:
             workbook.close()
 
 
-def _read_xls(source: _CappedSource, *, header_row: int, sheet: str | None) -> Iterator[Item]:
+def _xls_rows(source: _CappedSource, *, sheet: str | None) -> Iterator[Row]:
     import xlrd
 
     with _spooled(source) as spool:
@@ -860,11 +1014,20 @@ def _read_xls(source: _CappedSource, *, header_row: int, sheet: str | None) -> I
         else:
             raise _missing_sheet(sheet, names)
         to_text = _xls_cell_text(book)
-        rows = (
-            [to_text(cell) for cell in worksheet.row(index)] for index in range(worksheet.nrows))
-        yield from _rows_to_records(rows, header_row)
+        for index in range(worksheet.nrows):
+            yield Row(index + 1, "row", [to_text(cell) for cell in worksheet.row(index)])
     finally:
         book.release_resources()
+
+
+def _read_xlsx(source: _CappedSource, *, header_row: int, sheet: str | None,
+               max_bytes: int) -> Iterator[Item]:
+    return _records_from_rows(_xlsx_rows(source, sheet=sheet, max_bytes=max_bytes), header_row,
+                              "工作表", "sheet")
+
+
+def _read_xls(source: _CappedSource, *, header_row: int, sheet: str | None) -> Iterator[Item]:
+    return _records_from_rows(_xls_rows(source, sheet=sheet), header_row, "工作表", "sheet")
 
 
 def _xls_cell_text(book) -> Callable[[Any], str]:
