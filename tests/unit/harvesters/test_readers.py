@@ -1,4 +1,4 @@
-"""Tests of harvesters/readers.py: each export format, the broken files agencies
+"""Tests of ckanext/shanghai/files/readers.py: each export format, the broken files agencies
 really send, the real example files, and flat memory on a large export."""
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from ckanext.shanghai.harvesters.readers import (
+from ckanext.shanghai.files.readers import (
     BadRecord, SourceFormatError, iter_records, sniff_format,
 )
 
