@@ -45,9 +45,10 @@ setup(
     include_package_data=False,
     zip_safe=False,
     install_requires=[
-        # CKAN itself is installed with its pinned `requirements` extra;
-        # see requirements.txt (plain `ckan` brings none of its dependencies).
-        "ckan==2.12.0",
+        # CKAN with its pinned dependency set (the `requirements` extra):
+        # plain `ckan==2.12.0` brings none of them, not even Flask or
+        # SQLAlchemy. Same pin as requirements.txt.
+        "ckan[requirements]==2.12.0",
         "ckanext-scheming==3.1.0",
         "ckanext-harvest==1.6.3",
         "ckanext-dcat==2.4.4",

@@ -54,10 +54,16 @@ def index_check(repair: bool):
 def search_index_rebuild(workers: int, batch: int):
     """Rebuild the whole search index from the database in place: search
     keeps answering throughout; orphaned documents are removed at the end.
-    (重建检索索引，期间检索照常可用。)"""
+    If a worker fails, the rebuild stops and exits 1 with the reason as JSON
+    on stderr. (重建检索索引，期间检索照常可用；出错时停止并说明原因。)"""
     from ckanext.shanghai.harvesters.index import rebuild as reindex
 
-    result = reindex.rebuild(workers=workers, batch=batch)
+    try:
+        result = reindex.rebuild(workers=workers, batch=batch)
+    except reindex.RebuildFailed as failed:
+        click.echo(json.dumps({"error": {"code": failed.code, "zh": failed.reason_zh, "en": failed.reason_en,
+                                         "detail": failed.detail}}, ensure_ascii=False), err=True)
+        sys.exit(1)
     click.echo(json.dumps({"documents": result.documents, "orphans_removed": result.orphans_removed,
                            "seconds": round(result.seconds, 1),
                            "documents_per_second": round(result.per_second, 1)}))

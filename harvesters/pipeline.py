@@ -19,6 +19,7 @@ import sqlalchemy.exc
 import ckan.model as model
 import ckan.plugins.toolkit as tk
 from ckan.lib.search.common import SearchIndexError
+from ckanext.harvest import queue as harvest_queue
 from ckanext.harvest.model import HarvestGatherError, HarvestObject, HarvestObjectExtra
 
 from ckanext.shanghai.harvesters import mapping, records, source_config
@@ -155,8 +156,18 @@ class MappedSourceHarvester:
         self.parse_config(config)
         return config
 
-    def gather_stage(self, harvest_job):
-        """:param harvest_job: the job; returns the ids of objects to import."""
+    def gather_stage(self, harvest_job) -> list[str]:
+        """:param harvest_job: the job
+        :returns: the ids of the harvest objects to fetch and import, as the
+            list IHarvester asks for (ckanext-harvest's gather consumer
+            refuses anything else). The portal's own gather consumer calls
+            ``gather_job`` instead, which does not hold them all at once."""
+        return list(self.gather_objects(harvest_job))
+
+    def gather_objects(self, harvest_job) -> "JobObjectIds | list":
+        """The gather stage, its object ids read from the database as they
+        are iterated (``JobObjectIds``; an empty list when the job failed
+        or failed closed)."""
         try:
             config = self.parse_config(harvest_job.source.config)
         except ValueError as error:
@@ -195,6 +206,29 @@ class MappedSourceHarvester:
         """Fetch and import many objects at once (the fetch consumer's path)."""
         site_user = tk.get_action("get_site_user")({"ignore_auth": True}, {})["name"]
         import_objects(harvest_objects, CatalogWriter(site_user))
+
+
+def gather_job(harvester, job) -> "Iterable[str]":
+    """Run ``job``'s gather stage as ckanext-harvest's ``queue.gather_stage``
+    does (it stamps the gather's start and end, and drops the job's objects
+    if the gather raises) and return the ids of the objects to fetch: for
+    the portal's harvesters a ``JobObjectIds``, read from the database a
+    page at a time as the ids are sent, so memory stays flat however large
+    the source; for any other harvester its list."""
+    if isinstance(harvester, MappedSourceHarvester):
+        harvester = _StreamingGather(harvester)
+    return harvest_queue.gather_stage(harvester, job)
+
+
+class _StreamingGather:
+    """A portal harvester as ckanext-harvest's gather_stage sees it, with
+    the gather that returns ``JobObjectIds`` in place of the list."""
+
+    def __init__(self, harvester: MappedSourceHarvester):
+        self.harvester = harvester
+
+    def gather_stage(self, harvest_job):
+        return self.harvester.gather_objects(harvest_job)
 
 
 class FailedClosed(Exception):

@@ -226,10 +226,11 @@ def gather_message(consumer: IdleSafeRedisConsumer, bodies: list[str]) -> None:
             # ckanext-harvest reports these and finishes the job.
             harvest_queue.gather_callback(consumer, harvest_queue.FakeMethod(body), consumer, body)
             continue
-        object_ids = harvest_queue.gather_stage(harvester, job)
+        object_ids = pipeline.gather_job(harvester, job)
         publisher = harvest_queue.get_fetch_publisher()
-        # A list, or the portal's harvesters' JobObjectIds (read from the
-        # database page by page); False or None from a gather that failed.
+        # The portal's harvesters' JobObjectIds (read from the database page
+        # by page), another harvester's list; False or None from a gather
+        # that failed.
         for object_id in object_ids or []:
             publisher.send({"harvest_object_id": object_id})
         publisher.close()

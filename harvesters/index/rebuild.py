@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import queue
 import time
 from dataclasses import dataclass
 
@@ -55,20 +56,91 @@ def _index_share(ids: list[str], batch: int) -> int:
     return sent
 
 
+class RebuildFailed(Exception):
+    """The rebuild stopped: a worker process (or the indexing in this
+    process) failed. Documents already sent stay in the index; orphans are
+    not removed. ``detail`` is the failure as the worker saw it."""
+
+    code = "rebuild-failed"
+
+    def __init__(self, detail: str):
+        self.detail = detail
+        self.reason_zh = (f"检索索引重建失败，已停止（已写入的文档保留，未删除失效文档；"
+                          f"排除原因后请重新运行重建或 index-check --repair）。原因：{detail}")
+        self.reason_en = (f"The search index rebuild failed and stopped (documents already written stay, "
+                          f"orphans are not removed; once the cause is fixed, run the rebuild again or "
+                          f"index-check --repair). Cause: {detail}")
+        super().__init__(self.reason_en)
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {str(error)[:1000]}"
+
+
 def _worker(ids: list[str], batch: int, results) -> None:
     # A forked child must not use the parent's database connections.
     model.Session.remove()
     model.meta.engine.dispose(close=False)
-    results.put(_index_share(ids, batch))
+    try:
+        documents = _index_share(ids, batch)
+    except BaseException as error:
+        # Told to the parent, which otherwise waits for a count that never comes.
+        results.put(("failed", _describe(error)))
+        raise
+    results.put(("indexed", documents))
+
+
+def _collect(children: list, results, poll_seconds: float = 0.5) -> int:
+    """The documents every worker indexed; RebuildFailed as soon as one
+    reports a failure or dies without a word (killed, out of memory)."""
+    documents = 0
+    waiting = len(children)
+    while waiting:
+        try:
+            outcome, value = results.get(timeout=poll_seconds)
+        except queue.Empty:
+            ended = [child for child in children if child.exitcode is not None]
+            failed = [child.exitcode for child in ended if child.exitcode != 0]
+            if not failed and len(ended) < len(children):
+                continue
+            try:  # a report sent just before its worker ended
+                outcome, value = results.get(timeout=poll_seconds)
+            except queue.Empty:
+                raise RebuildFailed(f"a worker process ended with exit code {(failed or [0])[0]} "
+                                    "without reporting") from None
+        if outcome == "failed":
+            raise RebuildFailed(value)
+        documents += value
+        waiting -= 1
+    return documents
+
+
+def _stop(children: list) -> None:
+    """End the workers still running (another one failed)."""
+    for child in children:
+        if child.is_alive():
+            child.terminate()
+    for child in children:
+        child.join(timeout=30)
+        if child.is_alive():
+            child.kill()
+            child.join()
 
 
 def rebuild(workers: int = 2, batch: int = 250) -> RebuildResult:
-    """Reindex every dataset with ``workers`` processes, then drop orphans."""
+    """Reindex every dataset with ``workers`` processes, then drop orphans.
+
+    :raises RebuildFailed: a worker failed (the others are stopped); the
+        index keeps what was written so far
+    """
     started = time.perf_counter()
     ids = package_ids()
     model.Session.remove()
     if workers <= 1 or len(ids) < batch * 2:
-        documents = _index_share(ids, batch)
+        try:
+            documents = _index_share(ids, batch)
+        except Exception as error:
+            raise RebuildFailed(_describe(error)) from error
     else:
         context = multiprocessing.get_context("fork")
         results = context.Queue()
@@ -76,11 +148,15 @@ def rebuild(workers: int = 2, batch: int = 250) -> RebuildResult:
                     for n in range(workers)]
         for child in children:
             child.start()
-        documents = sum(results.get() for _ in children)
+        try:
+            documents = _collect(children, results)
+        except BaseException:
+            _stop(children)
+            raise
         for child in children:
             child.join()
             if child.exitcode:
-                raise RuntimeError(f"a reindex worker failed (exit {child.exitcode})")
+                raise RebuildFailed(f"a worker process ended with exit code {child.exitcode}")
     search.commit()
     in_database = set(ids)
     difference = index_check.IndexDifference(

@@ -1,9 +1,11 @@
 """DCAT harvesting: a DCAT catalog fetched through the portal's bounded,
 SSRF-checked downloader (ckanext-dcat's own harvester reads any local path a
 source names and has no timeouts), parsed by ckanext-dcat with a profile that
-maps DCAT onto the core schema (data domain, update frequency, open
-condition, dates, contact, publisher), then mapped (mappings/dcat.yaml) and
-reconciled by the shared stage runner like every other source."""
+maps DCAT onto the core schema (data domain and national theme, update
+frequency, open condition, dates, time covered, area, licence, terms of use,
+contact, publisher), then mapped (mappings/dcat.yaml) and reconciled by the
+shared stage runner like every other source. It reads every term the
+portal's own DCAT export (ckanext.shanghai.portal.dcat) writes."""
 from __future__ import annotations
 
 import contextlib
@@ -12,8 +14,11 @@ import json
 import logging
 from typing import Any, Iterator
 
+from urllib.parse import unquote
+
 import rdflib.util
-from rdflib.namespace import DCAT, DCTERMS, FOAF, Namespace
+from rdflib import BNode, Literal, URIRef
+from rdflib.namespace import DCAT, DCTERMS, FOAF, RDFS, Namespace
 
 import ckan.model as model
 import ckan.plugins as plugins
@@ -24,6 +29,7 @@ from ckanext.harvest.interfaces import IHarvester
 from ckanext.shanghai.files import fetching
 from ckanext.shanghai.files import readers
 from ckanext.shanghai.harvesters import pipeline
+from ckanext.shanghai.portal.dcat import NATIONAL_THEME, SH, same_contact_detail
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +47,9 @@ FREQUENCIES = {
     "quarterly": "quarterly", "semiannual": "semiannual", "annual": "annual",
     "irregular": "irregular", "static": "static",
 }
-# EU access-right vocabulary -> open_condition codes.
-ACCESS_RIGHTS = {"PUBLIC": "unconditional", "RESTRICTED": "conditional", "NON_PUBLIC": "conditional"}
+# EU access-right vocabulary (and a rights statement's words) -> open_condition codes.
+ACCESS_RIGHTS = {"PUBLIC": "unconditional", "RESTRICTED": "conditional", "NON_PUBLIC": "conditional",
+                 "无条件开放": "unconditional", "有条件开放": "conditional"}
 DOMAINS = {
     "urban-construction": "城市建设", "public-services": "民生服务", "economic-development": "经济建设",
     "resources-environment": "资源环境", "education-science": "教育科技", "public-safety": "公共安全",
@@ -72,10 +79,16 @@ class ShanghaiCoreProfile(RDFProfile):
         dataset_dict["data_domain"] = self._domain(dataset_ref)
         frequency = self._object_value(dataset_ref, DCTERMS.accrualPeriodicity)
         dataset_dict["update_frequency"] = FREQUENCIES.get(_last_segment(frequency), "irregular")
-        rights = self._object_value(dataset_ref, DCTERMS.accessRights)
-        dataset_dict["open_condition"] = ACCESS_RIGHTS.get(_last_segment(rights), "unconditional")
+        dataset_dict["open_condition"] = self._open_condition(dataset_ref)
+        dataset_dict["national_theme"] = self._national_theme(dataset_ref)
         dataset_dict["first_published"] = _date(self._object_value(dataset_ref, DCTERMS.issued))
         dataset_dict["last_updated"] = _date(self._object_value(dataset_ref, DCTERMS.modified))
+        start, end = self._time_interval(dataset_ref, DCTERMS.temporal, dcat_ap_version=2)
+        dataset_dict["temporal_start"], dataset_dict["temporal_end"] = _date(start), _date(end)
+        dataset_dict["spatial_coverage"] = self._spatial(dataset_ref, DCTERMS.spatial)["text"] or ""
+        dataset_dict["record_count"] = self._object_value(dataset_ref, SH.recordCount)
+        dataset_dict["license_id"] = self._license_id(dataset_ref)
+        dataset_dict["terms_of_use"] = self._access_rights(dataset_ref, DCTERMS.rights)
         dataset_dict["url"] = self._object_value(dataset_ref, DCAT.landingPage)
         dataset_dict["contact"] = self._contact(dataset_ref)
         dataset_dict["publisher"] = self._publisher(dataset_ref)
@@ -84,8 +97,44 @@ class ShanghaiCoreProfile(RDFProfile):
         dataset_dict.setdefault("extras", [])
         return dataset_dict
 
+    def _open_condition(self, dataset_ref) -> str:
+        """dct:accessRights: an EU access-right concept, or a rights
+        statement (text, or a dct:RightsStatement's label) naming one."""
+        rights = self._object(dataset_ref, DCTERMS.accessRights)
+        if rights is None:
+            return "unconditional"
+        if isinstance(rights, URIRef):
+            return ACCESS_RIGHTS.get(_last_segment(str(rights)), "unconditional")
+        text = str(rights) if isinstance(rights, Literal) else self._object_value(rights, RDFS.label)
+        return ACCESS_RIGHTS.get(_last_segment(text.strip()), "unconditional")
+
+    def _national_theme(self, dataset_ref) -> str:
+        prefix = str(SH[NATIONAL_THEME])
+        for theme in self._object_value_list(dataset_ref, DCAT.theme):
+            if theme.startswith(prefix):
+                return theme[len(prefix):]
+        return ""
+
+    def _license_id(self, dataset_ref) -> str:
+        """The licence of the dataset, else of its first distribution that
+        has one known to the portal (by URL, then by title)."""
+        by_url, by_title = {}, {}
+        for license_id, license in model.Package.get_license_register().items():
+            if license.url:
+                by_url[license.url] = license_id
+            by_title[license.title] = license_id
+        for subject in (dataset_ref, *self._distributions(dataset_ref)):
+            for license in self.g.objects(subject, DCTERMS.license):
+                found = by_url.get(str(license)) if isinstance(license, URIRef) else None
+                found = found or by_title.get(self._object_value(license, DCTERMS.title))
+                if found:
+                    return found
+        return ""
+
     def _domain(self, dataset_ref) -> str:
         for theme in self._object_value_list(dataset_ref, DCAT.theme):
+            if theme.startswith(str(SH[NATIONAL_THEME])):
+                continue
             segment = _last_segment(theme)
             if segment in DOMAINS:
                 return segment
@@ -102,16 +151,41 @@ class ShanghaiCoreProfile(RDFProfile):
         return ""
 
     def _contact(self, dataset_ref) -> str:
+        """The first contact point as the contact field: its vcard:fn when
+        that text holds its e-mail address or telephone number (the portal's
+        own export writes a contact that is more than an address so), else
+        the address, else the number, else the name."""
         for point in self.g.objects(dataset_ref, DCAT.contactPoint):
-            email = self._object_value(point, VCARD.hasEmail)
-            if email:
-                return email.replace("mailto:", "")
+            name = self._object_value(point, VCARD.fn)
+            details = [*self._vcard_values(point, VCARD.hasEmail, "mailto:"),
+                       *self._vcard_values(point, VCARD.hasTelephone, "tel:")]
+            if name and any(same_contact_detail(detail, name) for detail in details):
+                return name
+            if details or name:
+                return details[0] if details else name
         return ""
+
+    def _vcard_values(self, point, predicate, scheme: str) -> list[str]:
+        """Values of a vcard property: a URI (mailto:, tel:), text, or a
+        node with vcard:hasValue."""
+        values = []
+        for value in self.g.objects(point, predicate):
+            if isinstance(value, BNode):
+                value = self._object(value, VCARD.hasValue)
+                if value is None:
+                    continue
+            text = str(value).strip()
+            if text.lower().startswith(scheme):
+                text = unquote(text[len(scheme):])
+            if text:
+                values.append(text)
+        return values
 
     def _resource(self, distribution) -> dict:
         url = self._object_value(distribution, DCAT.downloadURL) or self._object_value(distribution, DCAT.accessURL)
         media = self._object_value(distribution, DCTERMS.format) or self._object_value(distribution, DCAT.mediaType)
         return {"url": url, "name": self._object_value(distribution, DCTERMS.title) or _last_segment(media or url),
+                "description": self._object_value(distribution, DCTERMS.description),
                 "format": _last_segment(media).upper() if media else ""}
 
 
@@ -125,10 +199,17 @@ def flatten(dataset: dict[str, Any], default_publisher: str) -> dict[str, Any]:
         "notes": dataset.get("notes"),
         "tags": "|".join(tag["name"] for tag in dataset.get("tags") or []),
         "data_domain": dataset.get("data_domain"),
+        "national_theme": dataset.get("national_theme"),
         "update_frequency": dataset.get("update_frequency"),
         "open_condition": dataset.get("open_condition"),
         "first_published": dataset.get("first_published"),
         "last_updated": dataset.get("last_updated"),
+        "temporal_start": dataset.get("temporal_start"),
+        "temporal_end": dataset.get("temporal_end"),
+        "spatial_coverage": dataset.get("spatial_coverage"),
+        "record_count": dataset.get("record_count"),
+        "license_id": dataset.get("license_id"),
+        "terms_of_use": dataset.get("terms_of_use"),
         "url": dataset.get("url"),
         "contact": dataset.get("contact"),
         "publisher": dataset.get("publisher") or default_publisher,

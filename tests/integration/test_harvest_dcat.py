@@ -1,12 +1,17 @@
 """DCAT harvesting through ckanext-dcat's RDF parser with the portal's
 profile and downloader: a Turtle catalog lands on the core schema; a source
 naming a local system file or an internal address, or carrying an XML
-external entity, yields nothing from it."""
+external entity, yields nothing from it; what a portal running this
+software exports at /catalog.ttl is harvested back whole."""
 import http.server
 import json
 import threading
+import urllib.request
 
 import pytest
+import rdflib
+from rdflib import URIRef
+from rdflib.namespace import DCAT, DCTERMS, RDF, Namespace
 
 import ckan.model as model
 import ckan.plugins.toolkit as tk
@@ -15,6 +20,8 @@ from ckan.tests import helpers
 from portal_testing import make_department, run_job, site_context
 
 pytestmark = pytest.mark.usefixtures("clean_db", "clean_index")
+
+VCARD = Namespace("http://www.w3.org/2006/vcard/ns#")
 
 CATALOG = """
 @prefix dcat: <http://www.w3.org/ns/dcat#> .
@@ -176,3 +183,87 @@ def test_an_xml_external_entity_is_not_expanded(rdf_server, monkeypatch):
     documents["/catalog.rdf"] = XXE
     run_job(dcat_source("dcat-xxe", f"{base}/catalog.rdf")["id"])
     assert all("root:" not in (d.get("title") or "") for d in datasets())
+
+
+# Every field of the core schema, as a department fills it in.
+CONDITIONAL_PRODUCT = dict(
+    name="hospital-beds", title="上海市医院床位信息", notes="全市医院床位数，按区统计。", tag_string="医院,床位",
+    data_domain="health", national_theme="culture-health-sports", first_published="2020-01-02",
+    last_updated="2024-03-05", update_frequency="quarterly", open_condition="conditional",
+    contact="wsjkw-data@shanghai.gov.cn", url="https://data.sh.gov.cn/view/detail/index.html?type=cp&id=AA1",
+    record_count=16, temporal_start="2014-01-01", temporal_end="2023-12-31", spatial_coverage="上海市",
+    license_id="cc-by", terms_of_use="仅限卫生政策研究使用，引用时注明来源。", source_identifier="SH-WSJKW-0001",
+    resources=[{"name": "各区医院床位数", "description": "按区汇总的床位数", "format": "CSV",
+                "url": "https://data.sh.gov.cn/files/beds.csv"},
+               {"name": "床位查询接口", "format": "API", "url": "https://data.sh.gov.cn/api/beds"}],
+)
+OPEN_PRODUCT = dict(
+    name="community-health-centres", title="社区卫生服务中心名录", notes="各区社区卫生服务中心的地址与电话。",
+    tag_string="社区卫生,名录", data_domain="public-services", first_published="2019-06-01",
+    last_updated="2019-06-01", update_frequency="static", open_condition="unconditional",
+    contact="社区卫生处 021-23111111 转 2201", spatial_coverage="浦东新区", license_id="odc-odbl",
+    resources=[{"name": "名录", "format": "XLSX", "url": "https://data.sh.gov.cn/files/centres.xlsx"}],
+)
+FIELDS = ("title", "notes", "data_domain", "national_theme", "first_published", "last_updated",
+          "update_frequency", "open_condition", "contact", "url", "record_count", "temporal_start",
+          "temporal_end", "spatial_coverage", "license_id", "terms_of_use", "owner_org")
+
+
+def field_values(product: dict) -> dict:
+    values = {field: product.get(field) or None for field in FIELDS}
+    values["tags"] = sorted(tag["name"] for tag in product["tags"])
+    # DCAT's distributions have no order.
+    values["resources"] = sorted((r["name"], r.get("description") or "", r["format"]) for r in product["resources"])
+    return values
+
+
+def test_a_product_exported_by_a_sibling_portal_is_harvested_back_whole(served_portal, monkeypatch):
+    """A portal running this software exports its products at /catalog.ttl;
+    the DCAT harvester of another reads them back: a conditional product
+    stays conditional and keeps its contact, and every other field of the
+    schema arrives as the department entered it."""
+    from ckanext.shanghai.access.policy import gated_url
+
+    monkeypatch.setitem(tk.config, "ckanext.shanghai.harvest.allowed_hosts", ["127.0.0.1"])
+    owner = make_department(name="health-commission", title="上海市卫生健康委员会")
+    originals = [helpers.call_action("package_create", context=site_context(), owner_org=owner["id"], **fields)
+                 for fields in (CONDITIONAL_PRODUCT, OPEN_PRODUCT)]
+    # What any DCAT-AP aggregator reads: the EU access-right concept and a
+    # vcard:Kind contact point with the address.
+    graph = rdflib.Graph().parse(urllib.request.urlopen(f"{served_portal}/catalog.ttl", timeout=60).read(),
+                                 format="turtle")
+    by_title = {str(graph.value(dataset, DCTERMS.title)): dataset
+                for dataset in graph.subjects(RDF.type, DCAT.Dataset)}
+    conditional, open_product = originals
+    rights = "http://publications.europa.eu/resource/authority/access-right/"
+    assert graph.value(by_title[conditional["title"]], DCTERMS.accessRights) == URIRef(rights + "RESTRICTED")
+    assert graph.value(by_title[open_product["title"]], DCTERMS.accessRights) == URIRef(rights + "PUBLIC")
+    point = graph.value(by_title[conditional["title"]], DCAT.contactPoint)
+    assert (point, RDF.type, VCARD.Kind) in graph
+    assert graph.value(point, VCARD.hasEmail) == URIRef("mailto:wsjkw-data@shanghai.gov.cn")
+    assert str(graph.value(point, VCARD.fn)) == "上海市卫生健康委员会"
+
+    source = tk.get_action("harvest_source_create")(site_context(), {
+        "name": "sibling-portal", "title": "兄弟平台", "url": f"{served_portal}/catalog.ttl",
+        "source_type": "shanghai_dcat", "owner_org": owner["id"], "config": "{}"})
+    report = run_job(source["id"])
+    assert (report["added"], report["rejected"]) == (2, 0), harvest_errors()
+    model.Session.remove()
+    copies = {}
+    for (name,) in model.Session.query(model.Package.name).filter(model.Package.name.like("dcat-%")):
+        copy = helpers.call_action("package_show", context=site_context(), id=name)
+        copies[copy["title"]] = copy
+    assert set(copies) == {original["title"] for original in originals}
+
+    for original in originals:
+        assert field_values(copies[original["title"]]) == field_values(original)
+    copy = copies[conditional["title"]]
+    assert (copy["open_condition"], copy["contact"]) == ("conditional", "wsjkw-data@shanghai.gov.cn")
+    assert copy["source_identifier"] == "SH-WSJKW-0001"
+    # A conditional product's files are behind its portal's application
+    # gate: the copy links there, not to the files themselves.
+    assert sorted(r["url"] for r in copy["resources"]) == sorted(gated_url(conditional["id"], r["id"])
+                                                                  for r in conditional["resources"])
+    copy = copies[open_product["title"]]
+    assert [r["url"] for r in copy["resources"]] == [r["url"] for r in open_product["resources"]]
+    assert copy["source_identifier"].endswith(f"/dataset/{open_product['id']}")

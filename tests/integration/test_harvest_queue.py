@@ -2,8 +2,11 @@
 fetch consumers as `make serve` runs them: killing one with SIGKILL mid-job,
 then starting it again, ends with the same catalog as an undisturbed run,
 the job finished, nothing orphaned or duplicated;
+ckanext-harvest's own gather consumer runs the portal's gather stage;
 and the scheduler starts jobs on a minutes schedule."""
 import datetime as dt
+import json
+import logging
 import signal
 import subprocess
 import time
@@ -13,7 +16,9 @@ import pytest
 
 import ckan.model as model
 import ckan.plugins.toolkit as tk
+from ckanext.harvest import queue as harvest_queue
 from ckanext.harvest.model import HarvestJob, HarvestObject
+from ckanext.shanghai.harvesters import queue as portal_queue
 from ckanext.shanghai.harvesters import scheduler as harvest_scheduler
 from ckanext.shanghai.harvesters.index import check as index_check
 from ckanext.shanghai.harvesters import records
@@ -101,6 +106,38 @@ def test_sigkill_of_a_fetch_consumer_mid_job_loses_and_duplicates_nothing(ckan_i
     tags = model.Session.query(model.Tag.name).filter(model.Tag.vocabulary_id.is_(None))
     assert tags.count() == tags.distinct().count(), "two consumers created the same tag twice"
     assert index_check.compare().total == 0
+
+
+def test_ckanext_harvest_s_own_gather_consumer_runs_the_portal_s_gather(tmp_path, caplog):
+    """IHarvester's contract: gather_stage returns a list of object ids.
+    ckanext-harvest's gather callback (what `ckan harvester gather-consumer`
+    runs) takes the job from the real Redis gather queue, runs the agency
+    export's gather and puts every object id on the fetch queue."""
+    records_ = load_catalog("shanghai.json")[:60]
+    source = create_source("stock-gather", str(write_export(tmp_path / "sh.json", records_)), {"mapping": "shanghai"})
+    harvest_queue.purge_queues()
+    job_id = tk.get_action("harvest_job_create")(site_context(), {"source_id": source["id"], "run": True})["id"]
+
+    consumer = harvest_queue.get_gather_consumer()
+    method, header, body = next(consumer.consume(queue=harvest_queue.get_gather_queue_name()))
+    assert json.loads(body)["harvest_job_id"] == job_id
+    with caplog.at_level(logging.INFO, logger="ckanext.harvest.queue"):
+        harvest_queue.gather_callback(consumer, method, header, body)
+    assert "Gather stage failed" not in caplog.text
+
+    model.Session.remove()
+    waiting = {object_id for (object_id,) in model.Session.query(HarvestObject.id).filter(
+        HarvestObject.harvest_job_id == job_id, HarvestObject.state == "WAITING")}
+    report = records.report_for_job(job_id)
+    assert len(waiting) == report["records_read"] - report["rejected"] > 0
+    queued = [json.loads(message)["harvest_object_id"]
+              for message in consumer.redis.lrange(harvest_queue.get_fetch_routing_key(), 0, -1)]
+    assert sorted(queued) == sorted(waiting)
+
+    # And the portal's fetch consumer imports them all from there.
+    portal_queue.run_consumer("fetch", until_idle=True)
+    assert objects_in_state(job_id, "COMPLETE") == len(waiting)
+    assert len(catalog()) == len(waiting)
 
 
 def test_the_scheduler_starts_a_job_each_slot_and_never_two_at_once(tmp_path):

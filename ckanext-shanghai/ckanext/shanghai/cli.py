@@ -33,10 +33,12 @@ def _site_user_context() -> dict:
               help="Also create an API token and print it.")
 def bootstrap_admin(name: str, email: str, password: str, make_token: bool):
     """Create the sysadmin NAME if it does not exist (idempotent) and print
-    its name and a new API token as JSON."""
+    as JSON its name, whether this run created it, and a new API token. An
+    existing user keeps its e-mail and password and is made a sysadmin."""
     context = _site_user_context()
     user = model.User.get(name)
-    if user is None:
+    created = user is None
+    if created:
         tk.get_action("user_create")(
             dict(context), {"name": name, "email": email, "password": password}
         )
@@ -44,7 +46,7 @@ def bootstrap_admin(name: str, email: str, password: str, make_token: bool):
     if not user.sysadmin:
         user.sysadmin = True
         model.Session.commit()
-    result = {"name": name, "created": True}
+    result = {"name": name, "created": created}
     if make_token:
         token = tk.get_action("api_token_create")(
             dict(context, user=name), {"user": name, "name": "make-serve"}
