@@ -14,7 +14,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from ckanext.shanghai.harvesters.readers import (
+from ckanext.shanghai.files.readers import (
     BadRecord, SourceFormatError, iter_records, sniff_format,
 )
 
