@@ -46,6 +46,8 @@ from typing import IO, Any, BinaryIO, Callable, Iterable, Iterator, Union
 
 import ijson
 
+from ckanext.shanghai.messages import Message, MessageError
+
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "FORMATS",
@@ -73,14 +75,13 @@ _WHITESPACE = b" \t\r\n"
 _DELIMITER_CANDIDATES = (",", "\t", ";", "|")
 
 
-class SourceFormatError(Exception):
+class SourceFormatError(MessageError):
     """The export as a whole cannot be read; ``records_read`` says how many
     records were read (and yielded) before the problem, when known."""
 
-    def __init__(self, reason_zh: str, reason_en: str, *, records_read: int | None = None):
-        super().__init__(f"{reason_zh} / {reason_en}")
-        self.reason_zh = reason_zh
-        self.reason_en = reason_en
+    def __init__(self, reason_zh: str, reason_en: str, *, records_read: int | None = None,
+                 code: str = "source-unreadable"):
+        super().__init__(Message(code, reason_zh, reason_en))
         self.records_read = records_read
 
 
@@ -97,10 +98,12 @@ class BadRecord:
     reason_en: str
 
     @property
-    def message(self) -> str:
+    def message(self) -> Message:
+        """The problem as a ``bad-record`` message saying where the record is."""
         where_zh = f"第 {self.position} 条记录" if self.unit == "item" else f"第 {self.position} 行"
         where_en = {"item": "record", "line": "line", "row": "row"}.get(self.unit, self.unit)
-        return f"{where_zh}：{self.reason_zh} / {where_en} {self.position}: {self.reason_en}"
+        return Message("bad-record", f"{where_zh}无法读取：{self.reason_zh}",
+                       f"{where_en} {self.position} cannot be read: {self.reason_en}")
 
 
 Item = Union[dict, BadRecord]
