@@ -86,7 +86,8 @@ def portal(ckan_ini, tmp_path_factory):
         records += json.loads(catalog_file("shanghai.json").read_text(encoding="utf-8"))[:40]
         export = tmp_path_factory.mktemp("demo") / "shanghai-part.json"
         export.write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
-        subprocess.run([ckan, "-c", str(ckan_ini), "shanghai", "demo", str(export)],
+        subprocess.run([ckan, "-c", str(ckan_ini), "shanghai", "demo", str(export),
+                        "--tables", str(ROOT / "config" / "demo" / "tables")],
                        check=True, capture_output=True, text=True, cwd=ROOT, env=env)
 
         def demo_loaded():

@@ -107,3 +107,33 @@ def test_the_job_page_shows_code_field_value_and_both_texts(app, harvested):
     assert warning[:5] == ["6", tagged_id, "tag-too-short", "tags", "1"]
     counts = [cell.text_content().strip() for cell in page.xpath(table_rows("shanghai-report-counts") + "/td")]
     assert counts == ["6", "2", "0", "0", "0", "4", "1"]
+
+
+def test_the_migration_keeps_earlier_rejections_and_then_wants_a_code(migrate_db_for):
+    """An existing portal upgrades with its reports: rejections recorded
+    before codes were kept say so (``unrecorded``); from then on a row
+    without its code is refused."""
+    import sqlalchemy as sa
+    import sqlalchemy.exc
+
+    from ckan import model
+    from ckanext.shanghai.harvesters import records
+
+    migrate_db_for("shanghai", "a1c0de5e7b01", forward=False)
+    model.Session.execute(sa.text(
+        "INSERT INTO shanghai_harvest_report (job_id, source_id) VALUES ('old-job', 'old-source')"))
+    model.Session.execute(sa.text(
+        "INSERT INTO shanghai_harvest_rejection (job_id, identity, position, field, reason_zh, reason_en)"
+        " VALUES ('old-job', 'SH-1', 3, 'title', '缺少标题', 'no title')"))
+    model.Session.commit()
+    migrate_db_for("shanghai")
+
+    assert records.rejections_for_job("old-job") == [{
+        "identity": "SH-1", "position": 3, "kind": "rejection", "code": "unrecorded", "field": "title",
+        "value": None, "reason_zh": "缺少标题", "reason_en": "no title"}]
+    assert records.report_for_job("old-job")["warnings"] == 0
+    with pytest.raises(sqlalchemy.exc.IntegrityError):
+        model.Session.execute(sa.text(
+            "INSERT INTO shanghai_harvest_rejection (job_id, kind, reason_zh, reason_en)"
+            " VALUES ('old-job', 'rejection', '无代码', 'no code')"))
+    model.Session.rollback()
