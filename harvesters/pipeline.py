@@ -9,8 +9,7 @@ import datetime as dt
 import json
 import logging
 import uuid
-from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Union
+from typing import Any, Iterable, Iterator
 
 import redis
 import sqlalchemy as sa
@@ -25,11 +24,16 @@ from ckanext.harvest.model import HarvestGatherError, HarvestObject, HarvestObje
 from ckanext.shanghai.harvesters import mapping, records, source_config
 from ckanext.shanghai.files import fetching
 from ckanext.shanghai.files import readers
+from ckanext.shanghai.harvesters.mapping import MappedRecord, RecordRejected
 from ckanext.shanghai.harvesters.writer import CatalogWriter
+from ckanext.shanghai.messages import Message, MessageError, MessageText
 
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
+
+# What a source yields once mapped: a record with its position, or why not.
+Item = tuple[int, "MappedRecord | RecordRejected"]
 
 # A backing service down or restarting: the work is retried, never charged
 # to the record.
@@ -37,46 +41,6 @@ SERVICE_ERRORS = (SearchIndexError, sqlalchemy.exc.OperationalError, sqlalchemy.
                   redis.exceptions.ConnectionError)
 
 
-@dataclass
-class Rejection:
-    """A source record that cannot be taken, and why."""
-    identity: str | None
-    field: str | None
-    reason_zh: str
-    reason_en: str
-    position: int | None = None
-
-
-@dataclass
-class Candidate:
-    """A mapped record ready to reconcile."""
-    identity: str
-    department: str
-    dataset_type: str
-    package: dict[str, Any]
-    content_hash: str
-    position: int | None = None
-
-
-Item = Union[Candidate, Rejection]
-
-
-def candidates(records_iter, source_mapping) -> Iterator[Item]:
-    """Map every record of an export; what cannot be mapped comes out as a
-    Rejection with its reason."""
-    for position, record in enumerate(records_iter, start=1):
-        if isinstance(record, readers.BadRecord):
-            yield Rejection(None, None, record.message.partition(" / ")[0],
-                                   record.message.partition(" / ")[2], record.position)
-            continue
-        try:
-            mapped = source_mapping.apply(record)
-        except mapping.RecordRejected as rejected:
-            yield Rejection(rejected.identity, rejected.field, rejected.reason_zh,
-                                   rejected.reason_en, position)
-            continue
-        yield Candidate(mapped.identity, mapped.department, mapped.dataset_type, mapped.package,
-                               mapped.content_hash, position)
 
 
 class DepartmentDirectory:
@@ -120,15 +84,19 @@ def departments_for(harvest_job, site_user: str):
     return lambda name: owner
 
 
-def fail_job(harvest_job, message: str) -> list:
+def fail_job(harvest_job, message: Message) -> list:
     """Close a job whose source could not be read at all: its report says
-    why (``message`` is "zh / en"), and nothing is imported or withdrawn."""
+    why (``message``), and nothing is imported or withdrawn."""
     records.start_report(harvest_job.id, harvest_job.source.id)
-    zh, _, en = message.partition(" / ")
-    records.finish_report(harvest_job.id, "failed_closed", zh, en or zh)
-    HarvestGatherError(message=message, job=harvest_job).save()
+    records.finish_report(harvest_job.id, "failed_closed", message)
+    # ckanext-harvest's job page shows its gather errors as one text.
+    HarvestGatherError(message=str(message), job=harvest_job).save()
     model.Session.commit()
     return []
+
+
+UNEXPECTED = Message("unexpected-error", "读取数据源时出现意外错误，本次不删除、不导入任何数据",
+                     "An unexpected error occurred while reading the source; nothing is withdrawn or imported")
 
 
 class MappedSourceHarvester:
@@ -170,19 +138,19 @@ class MappedSourceHarvester:
         or failed closed)."""
         try:
             config = self.parse_config(harvest_job.source.config)
-        except ValueError as error:
-            return fail_job(harvest_job, str(error))
+        except MessageError as error:  # SourceConfigError, MappingConfigError
+            return fail_job(harvest_job, error.message)
         site_user = tk.get_action("get_site_user")({"ignore_auth": True}, {})["name"]
         try:
             with self.open_records(harvest_job, config, fetching.configured_limits()) as records_iter:
                 return gather(
-                    harvest_job, candidates(records_iter, config["mapping"]),
+                    harvest_job, mapping.map_records(config["mapping"], records_iter),
                     complete=config["complete"], max_withdraw_share=config["max_withdraw_share"],
                     ensure_department=departments_for(harvest_job, site_user),
                 )
         except (fetching.SourceFetchError, readers.SourceFormatError) as error:
             model.Session.rollback()
-            return fail_job(harvest_job, f"{error.reason_zh} / {error.reason_en}")
+            return fail_job(harvest_job, error.message)
         except SERVICE_ERRORS:
             raise  # the consumer retries the gather once the service is back
         except Exception:
@@ -190,9 +158,7 @@ class MappedSourceHarvester:
             # job with a reason, not leave its report "running".
             log.exception("gather of job %s failed", harvest_job.id)
             model.Session.rollback()
-            return fail_job(harvest_job, "读取数据源时出现意外错误，本次不删除、不导入任何数据 / "
-                                         "An unexpected error occurred while reading the source; "
-                                         "nothing is withdrawn or imported")
+            return fail_job(harvest_job, UNEXPECTED)
 
     def fetch_stage(self, harvest_object):
         # The gather stage read each record whole; the object already holds it.
@@ -231,11 +197,8 @@ class _StreamingGather:
         return self.harvester.gather_objects(harvest_job)
 
 
-class FailedClosed(Exception):
-    def __init__(self, reason_zh: str, reason_en: str):
-        super().__init__(f"{reason_zh} / {reason_en}")
-        self.reason_zh = reason_zh
-        self.reason_en = reason_en
+class FailedClosed(MessageError):
+    """The source looks broken: nothing is withdrawn or imported."""
 
 
 def gather(job, items: Iterable[Item], *, complete: bool, max_withdraw_share: float,
@@ -258,20 +221,16 @@ def gather(job, items: Iterable[Item], *, complete: bool, max_withdraw_share: fl
     _abandon(job)
     records.start_report(job.id, source_id)
     model.Session.commit()
-    batch: list[Candidate] = []
-    rejected: list[Rejection] = []
+    batch: list[Item] = []
     read = 0
     try:
         for item in items:
             read += 1
-            if isinstance(item, Rejection):
-                rejected.append(item)
-                continue
             batch.append(item)
             if len(batch) >= BATCH_SIZE:
-                _gather_batch(job, batch, ensure_department, rejected)
-                batch, rejected = [], []
-        _gather_batch(job, batch, ensure_department, rejected)
+                _gather_batch(job, batch, ensure_department)
+                batch = []
+        _gather_batch(job, batch, ensure_department)
     except Exception:
         # The source broke off part way (truncated file, failed page): what
         # was gathered from it must not be imported later either.
@@ -286,8 +245,8 @@ def gather(job, items: Iterable[Item], *, complete: bool, max_withdraw_share: fl
         _check_withdrawals(job, read, complete, max_withdraw_share)
     except FailedClosed as closed:
         _abandon(job)
-        records.finish_report(job.id, "failed_closed", closed.reason_zh, closed.reason_en)
-        HarvestGatherError(message=str(closed), job=job).save()
+        records.finish_report(job.id, "failed_closed", closed.message)
+        HarvestGatherError(message=str(closed.message), job=job).save()
         model.Session.commit()
         log.warning("harvest job %s failed closed: %s", job.id, closed.reason_en)
         return []
@@ -318,54 +277,52 @@ class JobObjectIds:
         return model.Session.execute(sa.select(sa.func.count()).select_from(self.waiting.subquery())).scalar()
 
 
-def _gather_batch(job, batch: list[Candidate], ensure_department, rejected: list[Rejection]) -> None:
-    """Reconcile one batch of candidates; writes its harvest objects and the
-    batch's rejections (``rejected``, added to here) in one commit."""
+def _gather_batch(job, batch: list[Item], ensure_department) -> None:
+    """Reconcile one batch of mapped records (in source order); writes its
+    harvest objects, rejections and warnings in one commit. Repeats are told
+    apart by ``mapping.first_of_each``, the identities earlier batches of
+    this job met being read back from the records table."""
     source_id = job.source.id
-    known = records.known_records(source_id, [c.identity for c in batch])
-    in_batch: set[str] = set()
-    accepted: list[Candidate] = []
-    for candidate in batch:
-        row = known.get(candidate.identity)
-        if candidate.identity in in_batch or (row and row["last_seen_job_id"] == job.id):
-            rejected.append(Rejection(candidate.identity, "identity",
-                                      "同一数据源中出现重复标识，仅保留第一条",
-                                      "The same identity appears twice in this source; only the first is kept",
-                                      candidate.position))
-            continue
-        in_batch.add(candidate.identity)
-        accepted.append(candidate)
+    known = records.known_records(
+        source_id, [record.identity for _, record in batch if isinstance(record, MappedRecord)])
+    earlier = {identity: mapping.FirstSeen(row["seen_position"] or 0, row["seen_hash"] or "")
+               for identity, row in known.items() if row["last_seen_job_id"] == job.id}
+    accepted, rejected = mapping.first_of_each(batch, earlier)
 
-    claimed = _names_claimed_elsewhere(source_id, [c.package["name"] for c in accepted])
+    claimed = _names_claimed_elsewhere(source_id, [record.package["name"] for _, record in accepted])
     objects: list[dict[str, Any]] = []
     unchanged = 0
-    seen = []
-    for candidate in accepted:
-        other = claimed.get(candidate.package["name"])
+    warnings = []
+    for position, record in accepted:
+        other = claimed.get(record.package["name"])
         if other:
-            rejected.append(Rejection(
-                candidate.identity, "identity", f"该标识已由另一数据源（{other}）提供，未重复导入",
+            rejected.append(RecordRejected(record.identity, Message(
+                "claimed-by-other-source", f"该标识已由另一数据源（{other}）提供，未重复导入",
                 f"This identity is already provided by another source ({other}); not duplicated",
-                candidate.position))
+                field="source_identifier", value=record.identity), position=position))
             continue
-        seen.append(candidate.identity)
-        row = known.get(candidate.identity)
-        if row and row["state"] == "active" and row["content_hash"] == candidate.content_hash:
+        warnings += [(record.identity, position, warning) for warning in record.warnings]
+        row = known.get(record.identity)
+        if row and row["state"] == "active" and row["content_hash"] == record.content_hash:
             unchanged += 1
             continue
-        package = dict(candidate.package, type=candidate.dataset_type,
-                       owner_org=ensure_department(candidate.department))
+        package = dict(record.package, type=record.dataset_type, owner_org=ensure_department(record.department))
         status = "change" if row and row["state"] == "active" and row["package_id"] else "new"
         objects.append({
-            "id": str(uuid.uuid4()), "guid": candidate.identity, "harvest_job_id": job.id,
+            "id": str(uuid.uuid4()), "guid": record.identity, "harvest_job_id": job.id,
             "harvest_source_id": source_id, "package_id": row["package_id"] if status == "change" else None,
-            "content": json.dumps({"package": package, "content_hash": candidate.content_hash},
-                                  ensure_ascii=False),
+            "content": json.dumps({"package": package, "content_hash": record.content_hash,
+                                   "position": position}, ensure_ascii=False),
             "status": status,
         })
     _insert_objects(objects)
-    records.reject_many(job.id, [vars(item) for item in rejected])
-    records.mark_seen(source_id, job.id, seen)
+    rejected.sort(key=lambda rejection: rejection.position or 0)
+    records.reject_many(job.id, [(item.identity, item.position, item.message) for item in rejected])
+    records.warn_many(job.id, warnings)
+    # Every identity first met here, taken or not, so that a repeat in a
+    # later batch is told apart exactly as within one batch.
+    records.mark_seen(source_id, job.id, [(record.identity, position, record.content_hash)
+                                          for position, record in accepted])
     records.count(job.id, unchanged=unchanged)
     model.Session.commit()
 
@@ -401,21 +358,22 @@ def _check_withdrawals(job, read: int, complete: bool, max_share: float) -> None
     active = records.active_count(source_id)
     report = records.report_for_job(job.id)
     if read == 0 or (report and report["rejected"] == read and active):
-        raise FailedClosed(
-            "数据源为空或没有可用记录，本次不删除、不导入任何数据",
+        raise FailedClosed(Message(
+            "empty-source", "数据源为空或没有可用记录，本次不删除、不导入任何数据",
             "The source is empty or has no usable record; nothing is withdrawn or imported",
-        )
+        ))
     if not complete:
         return
     unseen = records.unseen_active_count(source_id, job.id)
     if active and unseen / active > max_share:
-        raise FailedClosed(
+        raise FailedClosed(Message(
+            "withdraw-limit",
             f"本次将撤下 {unseen}/{active} 条（{unseen / active:.0%}），超过上限 {max_share:.0%}；"
             "数据源可能被截断，本次不删除、不导入任何数据",
             f"This run would withdraw {unseen} of {active} records ({unseen / active:.0%}), "
             f"more than the {max_share:.0%} limit; the source may be truncated, so nothing is "
             "withdrawn or imported",
-        )
+        ))
 
 
 def _abandon(job) -> None:
@@ -507,9 +465,9 @@ def _create_batch(objects: list, contents: dict[str, dict], writer: CatalogWrite
         source_id, job_id = obj.harvest_source_id, obj.harvest_job_id
         obj.import_finished = finished
         if isinstance(result, tk.ValidationError):
-            field, message = _first_error(result.error_dict)
-            invalid[job_id].append({"identity": obj.guid, "field": field, "reason_zh": f"校验未通过：{message}",
-                                    "reason_en": f"Failed validation: {message}", "position": None})
+            content = contents[obj.id]
+            invalid[job_id].append((obj.guid, content.get("position"),
+                                    _validation_message(result.error_dict, content["package"])))
             obj.state, obj.report_status = "ERROR", "errored"
             continue
         imported[source_id].append((obj.guid, result, contents[obj.id]["content_hash"]))
@@ -568,8 +526,7 @@ def import_object(harvest_object, writer: CatalogWriter) -> bool:
             result = writer.create(package)
     except tk.ValidationError as error:
         model.Session.rollback()
-        field, message = _first_error(error.error_dict)
-        records.reject(job_id, identity, field, f"校验未通过：{message}", f"Failed validation: {message}")
+        records.reject(job_id, identity, _validation_message(error.error_dict, package), content.get("position"))
         model.Session.commit()
         return False
     records.save_imported(source_id, identity, result["id"], content["content_hash"])
@@ -600,17 +557,47 @@ def _make_current(harvest_object, package_id: str | None) -> None:
     harvest_object.add()
 
 
-def _first_error(error_dict: dict) -> tuple[str, str]:
-    for field, messages in error_dict.items():
-        if field.startswith("__"):
-            continue
-        if isinstance(messages, list) and messages:
-            first = messages[0]
-            if isinstance(first, dict):
-                inner_field, inner = _first_error(first)
-                return f"{field}.{inner_field}", inner
-            return field, str(first)
-        if isinstance(messages, dict):
-            inner_field, inner = _first_error(messages)
-            return f"{field}.{inner_field}", inner
-    return "", json.dumps(error_dict, ensure_ascii=False)[:500]
+def _validation_message(error_dict: dict, package: dict) -> Message:
+    """The first problem CKAN's validation found in ``package``, as a
+    message naming the field and the value the package had there: the
+    portal's validators' own message (``bad-url``, ``bad-date`` ...; see
+    logic/validators.py), or ``failed-validation`` with CKAN's text."""
+    path, error = _first_error(error_dict) or ((), json.dumps(error_dict, ensure_ascii=False)[:500])
+    value: Any = package if path else None
+    for step in path:
+        if isinstance(value, dict):
+            value = value.get(step)
+        elif isinstance(value, list) and isinstance(step, int) and step < len(value):
+            value = value[step]
+        else:
+            value = None
+    if isinstance(error, MessageText):
+        code, zh, en = error.message.code, error.message.zh, error.message.en
+    else:
+        # CKAN's own validators give one text, in the language of the request.
+        code, zh, en = "failed-validation", str(error), str(error)
+    field = ".".join(step for step in path if isinstance(step, str))
+    return Message(code, f"校验未通过：{zh}", f"Failed validation: {en}", field=field or None, value=value)
+
+
+def _first_error(errors: Any, path: tuple = ()) -> tuple[tuple, Any] | None:
+    """The path (keys, and indexes into lists of dicts such as resources) and
+    the first error of a CKAN error dict, or None if it holds none."""
+    if isinstance(errors, dict):
+        for key, inner in errors.items():
+            if not path and str(key).startswith("__"):
+                continue
+            found = _first_error(inner, path + (key,))
+            if found:
+                return found
+        return None
+    if isinstance(errors, list):
+        for index, inner in enumerate(errors):
+            if isinstance(inner, (dict, list)):
+                found = _first_error(inner, path + (index,))
+                if found:
+                    return found
+            elif inner:
+                return path, inner
+        return None
+    return (path, errors) if errors else None

@@ -1,7 +1,8 @@
 """What the harvesters remember between runs and report about each job: the
-record table (identity -> package, content hash, state), job reports with
-their counts, and every rejected record with its reason in Chinese and
-English. Tables are created by the extension's Alembic migration."""
+record table (identity -> package, content hash, state, where this run first
+met it), job reports with their counts, and every rejection and warning of a
+job as the ``Message`` it was raised as (code, field, raw value, Chinese and
+English). Tables are created by the extension's Alembic migration."""
 from __future__ import annotations
 
 import csv
@@ -12,6 +13,7 @@ from typing import Any, Iterable, Iterator
 import sqlalchemy as sa
 
 import ckan.model as model
+from ckanext.shanghai.messages import Message
 
 metadata = sa.MetaData()
 
@@ -23,6 +25,11 @@ harvest_record = sa.Table(
     sa.Column("content_hash", sa.UnicodeText),
     sa.Column("state", sa.UnicodeText, nullable=False),
     sa.Column("last_seen_job_id", sa.UnicodeText),
+    # Where the job in last_seen_job_id first met this identity, and the
+    # content it had there: a later record with the same identity in that
+    # job is a repeat of it (see mapping.first_of_each).
+    sa.Column("seen_position", sa.Integer),
+    sa.Column("seen_hash", sa.UnicodeText),
     sa.Column("withdrawn_reason", sa.UnicodeText),
     sa.Column("modified", sa.DateTime, nullable=False),
 )
@@ -38,6 +45,8 @@ harvest_report = sa.Table(
     sa.Column("unchanged", sa.Integer, nullable=False),
     sa.Column("withdrawn", sa.Integer, nullable=False),
     sa.Column("rejected", sa.Integer, nullable=False),
+    sa.Column("warnings", sa.Integer, nullable=False),
+    sa.Column("message_code", sa.UnicodeText),
     sa.Column("message_zh", sa.UnicodeText),
     sa.Column("message_en", sa.UnicodeText),
     sa.Column("started", sa.DateTime, nullable=False),
@@ -50,12 +59,20 @@ harvest_rejection = sa.Table(
     sa.Column("job_id", sa.UnicodeText, nullable=False),
     sa.Column("identity", sa.UnicodeText),
     sa.Column("position", sa.Integer),
+    sa.Column("kind", sa.UnicodeText, nullable=False),
+    sa.Column("code", sa.UnicodeText, nullable=False),
     sa.Column("field", sa.UnicodeText),
+    sa.Column("value", sa.UnicodeText),
     sa.Column("reason_zh", sa.UnicodeText, nullable=False),
     sa.Column("reason_en", sa.UnicodeText, nullable=False),
 )
 
-COUNTERS = ("added", "updated", "unchanged", "withdrawn", "rejected")
+COUNTERS = ("added", "updated", "unchanged", "withdrawn", "rejected", "warnings")
+# What a row of shanghai_harvest_rejection is: a record not taken, or a
+# record taken with a warning (a dropped tag, say).
+REJECTION, WARNING = "rejection", "warning"
+# The columns of a job's rejections and warnings, as the API and the CSV give them.
+MESSAGE_COLUMNS = ("identity", "position", "kind", "code", "field", "value", "reason_zh", "reason_en")
 
 
 def _now() -> dt.datetime:
@@ -75,7 +92,7 @@ def start_report(job_id: str, source_id: str) -> None:
     _execute(sa.delete(harvest_report).where(harvest_report.c.job_id == job_id))
     _execute(sa.insert(harvest_report).values(
         job_id=job_id, source_id=source_id, outcome="running", records_read=0,
-        added=0, updated=0, unchanged=0, withdrawn=0, rejected=0, started=_now(),
+        added=0, updated=0, unchanged=0, withdrawn=0, rejected=0, warnings=0, started=_now(),
     ))
 
 
@@ -86,29 +103,36 @@ def count(job_id: str, **increments: int) -> None:
         _execute(sa.update(harvest_report).where(harvest_report.c.job_id == job_id).values(**values))
 
 
-def reject(job_id: str, identity: str | None, field: str | None, reason_zh: str, reason_en: str,
-           position: int | None = None) -> None:
+def reject(job_id: str, identity: str | None, message: Message, position: int | None = None) -> None:
     """Record why a record was not taken, and count it."""
-    reject_many(job_id, [{"identity": identity, "field": field, "reason_zh": reason_zh,
-                          "reason_en": reason_en, "position": position}])
+    reject_many(job_id, [(identity, position, message)])
 
 
-def reject_many(job_id: str, rejections: list[dict[str, Any]]) -> None:
-    """Record many rejections (dicts with identity, field, reason_zh,
-    reason_en, position) in one INSERT, and count them."""
-    if not rejections:
-        return
-    _execute(sa.insert(harvest_rejection), [
-        {"job_id": job_id, **{key: item[key] for key in
-                              ("identity", "field", "reason_zh", "reason_en", "position")}}
-        for item in rejections])
-    count(job_id, rejected=len(rejections))
+def reject_many(job_id: str, rejections: Iterable[tuple[str | None, int | None, Message]]) -> None:
+    """Record many rejections ((identity, position, message) each) in one
+    INSERT, and count them."""
+    count(job_id, rejected=_insert_messages(job_id, REJECTION, rejections))
 
 
-def finish_report(job_id: str, outcome: str, message_zh: str | None = None,
-                  message_en: str | None = None) -> None:
+def warn_many(job_id: str, warnings: Iterable[tuple[str | None, int | None, Message]]) -> None:
+    """Record the warnings of records that were taken ((identity, position,
+    message) each) in one INSERT, and count them."""
+    count(job_id, warnings=_insert_messages(job_id, WARNING, warnings))
+
+
+def _insert_messages(job_id: str, kind: str, items: Iterable[tuple[str | None, int | None, Message]]) -> int:
+    rows = [{"job_id": job_id, "identity": identity, "position": position, "kind": kind, **message.as_dict()}
+            for identity, position, message in items]
+    if rows:
+        _execute(sa.insert(harvest_rejection), rows)
+    return len(rows)
+
+
+def finish_report(job_id: str, outcome: str, message: Message | None = None) -> None:
+    """Close a job's report; ``message`` says why when it failed closed."""
     _execute(sa.update(harvest_report).where(harvest_report.c.job_id == job_id).values(
-        outcome=outcome, message_zh=message_zh, message_en=message_en, finished=_now(),
+        outcome=outcome, message_code=message and message.code, message_zh=message and message.zh,
+        message_en=message and message.en, finished=_now(),
     ))
 
 
@@ -122,12 +146,15 @@ def report_for_job(job_id: str) -> dict[str, Any] | None:
     return report
 
 
-def rejections_for_job(job_id: str, limit: int | None = None, offset: int = 0) -> list[dict[str, Any]]:
-    query = (sa.select(harvest_rejection.c.identity, harvest_rejection.c.position,
-                       harvest_rejection.c.field, harvest_rejection.c.reason_zh,
-                       harvest_rejection.c.reason_en)
+def rejections_for_job(job_id: str, limit: int | None = None, offset: int = 0,
+                       kind: str | None = REJECTION) -> list[dict[str, Any]]:
+    """A job's rejections (or warnings, or with ``kind=None`` both) in the
+    order they were met, as dicts of ``MESSAGE_COLUMNS``."""
+    query = (sa.select(*(harvest_rejection.c[name] for name in MESSAGE_COLUMNS))
              .where(harvest_rejection.c.job_id == job_id)
              .order_by(harvest_rejection.c.id).offset(offset))
+    if kind is not None:
+        query = query.where(harvest_rejection.c.kind == kind)
     if limit is not None:
         query = query.limit(limit)
     return [dict(row) for row in _execute(query).mappings()]
@@ -142,18 +169,23 @@ def _inert(value: Any) -> str:
     return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 
+CSV_HEADER = ["标识 identity", "位置 position", "类别 kind", "代码 code", "字段 field", "原值 value",
+              "原因 reason (zh)", "reason (en)"]
+
+
 def rejections_csv(job_id: str) -> Iterator[str]:
-    """The rejected records of a job as CSV (UTF-8 with BOM, for Excel),
-    streamed in chunks."""
+    """The rejections and warnings of a job as CSV (UTF-8 with BOM, for
+    Excel), in the order they were met, streamed in chunks; every cell that
+    a spreadsheet would run as a formula is made text."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     buffer.write("\ufeff")
-    writer.writerow(["标识 identity", "位置 position", "字段 field", "原因 reason (zh)", "reason (en)"])
+    writer.writerow(CSV_HEADER)
     offset = 0
     while True:
-        rows = rejections_for_job(job_id, limit=1000, offset=offset)
+        rows = rejections_for_job(job_id, limit=1000, offset=offset, kind=None)
         for row in rows:
-            writer.writerow([_inert(row[k]) for k in ("identity", "position", "field", "reason_zh", "reason_en")])
+            writer.writerow([_inert(row[name]) for name in MESSAGE_COLUMNS])
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()
@@ -176,11 +208,15 @@ def known_records(source_id: str, identities: Iterable[str]) -> dict[str, dict[s
     return {row["identity"]: dict(row) for row in rows}
 
 
-def mark_seen(source_id: str, job_id: str, identities: Iterable[str]) -> None:
-    """Note that this job's source still delivers these identities; rows
-    for new identities are created as 'pending' until imported."""
-    identities = list(identities)
-    if not identities:
+def mark_seen(source_id: str, job_id: str, seen: Iterable[tuple[str, int | None, str]]) -> None:
+    """Note that this job's source still delivers these identities, each
+    with the position and content hash it was first met with in the job
+    ((identity, position, content hash) each); rows for new identities are
+    created as 'pending' until imported."""
+    rows = [{"source_id": source_id, "identity": identity, "state": "pending", "last_seen_job_id": job_id,
+             "seen_position": position, "seen_hash": content_hash, "modified": _now()}
+            for identity, position, content_hash in seen]
+    if not rows:
         return
     # Parameters passed as a list, not in .values(): one statement compiled
     # once and cached, sent in pages, instead of a new 500-row statement to
@@ -188,9 +224,8 @@ def mark_seen(source_id: str, job_id: str, identities: Iterable[str]) -> None:
     statement = sa.dialects.postgresql.insert(harvest_record)
     _execute(statement.on_conflict_do_update(
         index_elements=["source_id", "identity"],
-        set_={"last_seen_job_id": statement.excluded.last_seen_job_id},
-    ), [{"source_id": source_id, "identity": identity, "state": "pending",
-         "last_seen_job_id": job_id, "modified": _now()} for identity in identities])
+        set_={name: statement.excluded[name] for name in ("last_seen_job_id", "seen_position", "seen_hash")},
+    ), rows)
 
 
 def active_count(source_id: str) -> int:

@@ -54,14 +54,18 @@ at once in a ``MappingConfigError``. Keys:
 
 What is decided where:
 
-- A record is rejected (``RecordRejected``, naming the field and the raw
-  value) for a missing identity, department or required value, a value of a
-  choice field that neither the value map nor the schema's codes know, and a
-  date or number that cannot be read. A rejection is a recorded error, never a
-  silent skip.
+- A record is rejected (``RecordRejected``, carrying a ``Message``: a code,
+  the field, the raw value, the reason in Chinese and English) for a missing
+  identity, department or required value, a value of a choice field that
+  neither the value map nor the schema's codes know, and a date or number
+  that cannot be read. A rejection is a recorded error, never a silent skip.
+- A later record with the identity of an earlier one is rejected as a
+  ``duplicate`` (same content) or ``conflicting-duplicate`` (``first_of_each``,
+  which the harvest's gather runs batch by batch).
 - Tags CKAN would refuse (shorter than 2 or longer than 100 characters, or
   with characters other than letters, digits, CJK, space and ``-_.``) are
-  dropped and listed in ``MappedRecord.warnings``; the record still maps.
+  dropped and listed in ``MappedRecord.warnings`` (messages); the record
+  still maps.
 - A ``last_updated`` before ``first_published`` is left as the source says
   (with a warning): CKAN's validator rejects it and the harvest reports it.
 - ``content_hash`` is the SHA-256 of the mapping's fingerprint and the
@@ -73,7 +77,7 @@ from __future__ import annotations
 from pathlib import Path
 from collections.abc import Mapping as AbstractMapping
 
-from ckanext.shanghai.harvesters.mapping.apply import Mapping, map_records
+from ckanext.shanghai.harvesters.mapping.apply import FirstSeen, Mapping, first_of_each, map_records
 from ckanext.shanghai.harvesters.mapping.compile import (
     ENGINE_VERSION, MAPPINGS_DIR, SCHEMA_DIR, FieldRule, MappedRecord, MappingConfigError,
     RecordRejected, SchemaField, read_mapping_config, schema_fields,
@@ -85,6 +89,7 @@ __all__ = [
     "SCHEMA_DIR",
     "MAPPINGS_DIR",
     "FieldRule",
+    "FirstSeen",
     "Mapping",
     "MappedRecord",
     "MappingConfigError",
@@ -92,6 +97,7 @@ __all__ = [
     "SchemaField",
     "department_slug",
     "department_type_of",
+    "first_of_each",
     "load_mapping",
     "map_records",
     "schema_fields",

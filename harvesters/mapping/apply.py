@@ -1,5 +1,7 @@
 """Applying a compiled mapping: a source record in, a CKAN package dict
-out (or a ``RecordRejected`` naming the field and the raw value); pure
+out (or a ``RecordRejected`` naming the field and the raw value); a whole
+source in, each record mapped or rejected, and its repeats told apart
+(``map_records``, ``first_of_each``: what the harvest's gather runs). Pure
 functions, no CKAN import."""
 from __future__ import annotations
 
@@ -8,10 +10,12 @@ import hashlib
 import re
 from collections.abc import Iterable, Iterator
 from collections.abc import Mapping as AbstractMapping
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ckanext.shanghai.files.readers import BadRecord
+from ckanext.shanghai.messages import Message
 
 from ckanext.shanghai.harvesters.mapping.compile import (
     MAX_NAME_LENGTH, MAX_RESOURCES, MAX_TEXT_LENGTH, MAX_TITLE_LENGTH, CompiledMapping, FieldRule,
@@ -42,11 +46,11 @@ class Mapping(CompiledMapping):
                 return hashlib.sha256(_canonical(values).encode("utf-8")).hexdigest()[:20]
         fields_zh = "、".join(filter(None, [self._identity_from, *self._identity_hash_of]))
         fields_en = ", ".join(filter(None, [self._identity_from, *self._identity_hash_of]))
-        raise RecordRejected(
-            None, "source_identifier",
-            f"无法确定记录标识：{fields_zh} 为空或不含标识", f"no identity: {fields_en} empty or without an id",
-            code="missing-identity",
-        )
+        raise RecordRejected(None, Message(
+            "missing-identity", f"无法确定记录标识：{fields_zh} 为空或不含标识",
+            f"no identity: {fields_en} empty or without an id", field="source_identifier",
+            value=record.get(self._identity_from) if self._identity_from else None,
+        ))
 
     def content_hash(self, record: dict) -> str:
         """SHA-256 of this mapping's fingerprint and the canonical source record."""
@@ -82,7 +86,7 @@ class Mapping(CompiledMapping):
         dataset_type = (
             self._type_fixed or self._type_by_department.get(department, self._type_default))
         schema = self._schemas[dataset_type]
-        warnings: list[str] = []
+        warnings: list[Message] = []
         package: dict[str, Any] = {"type": dataset_type, "name": self.package_name(identity)}
         for rule in self.rules:
             if rule.target != "tags" and rule.target not in schema:
@@ -97,9 +101,10 @@ class Mapping(CompiledMapping):
         _check_sizes(package, identity)
         first, last = package.get("first_published"), package.get("last_updated")
         if first and last and last < first:
-            warnings.append(
-                f"更新日期 {last} 早于首次发布日期 {first}（按来源原样保留） / last_updated {last} "
-                f"is before first_published {first} (kept as the source says)")
+            warnings.append(Message(
+                "dates-inverted", f"更新日期 {last} 早于首次发布日期 {first}（按来源原样保留）",
+                f"last_updated {last} is before first_published {first} (kept as the source says)",
+                field="last_updated", value=last))
         return MappedRecord(
             identity=identity, department=department, dataset_type=dataset_type,
             package=package, content_hash=self.content_hash(record), warnings=warnings,
@@ -115,10 +120,10 @@ class Mapping(CompiledMapping):
             return str(value).strip()
         if isinstance(value, list) and len(value) == 1 and not isinstance(value[0], (list, dict)):
             return self._text({name: value[0]}, name, identity)
-        raise RecordRejected(
-            identity, name, f"字段「{name}」的值应为文本，而不是 {type(value).__name__}",
-            f"field {name!r} should hold text, not {type(value).__name__}", code="bad-value",
-        )
+        raise RecordRejected(identity, Message(
+            "bad-value", f"字段「{name}」的值应为文本，而不是 {type(value).__name__}",
+            f"field {name!r} should hold text, not {type(value).__name__}", field=name, value=value,
+        ))
 
     def _department(self, record: dict, identity: str) -> str:
         if self._department_fixed:
@@ -126,10 +131,11 @@ class Mapping(CompiledMapping):
         name = self._text(record, self._department_from, identity)
         name = self._department_aliases.get(name, name)
         if name in self._empty:
-            raise RecordRejected(
-                identity, "owner_org", f"缺少数据提供部门（{self._department_from}）",
-                f"no providing department ({self._department_from})", code="missing-department",
-            )
+            raise RecordRejected(identity, Message(
+                "missing-department", f"缺少数据提供部门（{self._department_from}）",
+                f"no providing department ({self._department_from})", field="owner_org",
+                value=record.get(self._department_from),
+            ))
         return name
 
     def _raw(self, record: dict, rule: FieldRule, identity: str) -> tuple[str, Any]:
@@ -148,19 +154,19 @@ class Mapping(CompiledMapping):
                 return name, text
         return "", None
 
-    def _value(self, record: dict, rule: FieldRule, identity: str, warnings: list[str]) -> Any:
+    def _value(self, record: dict, rule: FieldRule, identity: str, warnings: list[Message]) -> Any:
         source, raw = self._raw(record, rule, identity)
         if raw is None:
             if rule.default is not None:
                 source, raw = "default", rule.default
             elif rule.required:
                 names = "、".join(rule.sources) or "default"
-                raise RecordRejected(
-                    identity, rule.target, f"缺少必填字段 {rule.target}（来源：{names}）",
-                    f"the required field {rule.target} is empty "
-                    f"(source: {', '.join(rule.sources)})",
-                    code="missing-required",
-                )
+                raise RecordRejected(identity, Message(
+                    "missing-required", f"缺少必填字段 {rule.target}（来源：{names}）",
+                    f"the required field {rule.target} is empty (source: {', '.join(rule.sources)})",
+                    field=rule.target, value=next((record[name] for name in rule.sources
+                                                   if record.get(name) is not None), None),
+                ))
             else:
                 return [] if rule.kind == "choices" else ""
         if rule.kind == "tags":
@@ -184,13 +190,13 @@ class Mapping(CompiledMapping):
             return rule.values[raw]
         if rule.choices is not None and raw in rule.choices:
             return raw
-        raise RecordRejected(
-            identity, rule.target,
+        raise RecordRejected(identity, Message(
+            "unmapped-value",
             f"{source}「{raw}」没有对应的 {rule.target} 取值（映射中无此项；可选：{'、'.join(rule.choices or ())}）",
             f"{source} value {raw!r} has no {rule.target} code (not in the value map; "
             f"choices: {', '.join(rule.choices or ())})",
-            code="unmapped-value",
-        )
+            field=rule.target, value=raw,
+        ))
 
     def _resources(self, record: dict, title: str) -> list[dict]:
         value = record.get(self._formats_from)
@@ -238,41 +244,43 @@ def _check_sizes(package: dict, identity: str) -> None:
     than any catalog record's."""
     title = package.get("title") or ""
     if len(title) > MAX_TITLE_LENGTH:
-        raise RecordRejected(
-            identity, "title", f"标题长达 {len(title):,} 个字符，超过上限 {MAX_TITLE_LENGTH}",
+        raise RecordRejected(identity, Message(
+            "too-large", f"标题长达 {len(title):,} 个字符，超过上限 {MAX_TITLE_LENGTH}",
             f"the title is {len(title):,} characters long, more than the {MAX_TITLE_LENGTH} allowed",
-            code="too-large")
+            field="title", value=title))
     for key, value in package.items():
         if isinstance(value, str) and len(value) > MAX_TEXT_LENGTH:
-            raise RecordRejected(
-                identity, key, f"字段 {key} 长达 {len(value):,} 个字符，超过上限 {MAX_TEXT_LENGTH:,}",
+            raise RecordRejected(identity, Message(
+                "too-large", f"字段 {key} 长达 {len(value):,} 个字符，超过上限 {MAX_TEXT_LENGTH:,}",
                 f"{key} is {len(value):,} characters long, more than the {MAX_TEXT_LENGTH:,} allowed",
-                code="too-large")
+                field=key, value=value))
     resources = package.get("resources") or []
     if len(resources) > MAX_RESOURCES:
-        raise RecordRejected(
-            identity, "resources", f"记录含 {len(resources):,} 个资源，超过上限 {MAX_RESOURCES}",
+        raise RecordRejected(identity, Message(
+            "too-large", f"记录含 {len(resources):,} 个资源，超过上限 {MAX_RESOURCES}",
             f"the record has {len(resources):,} resources, more than the {MAX_RESOURCES} allowed",
-            code="too-large")
+            field="resources", value=len(resources)))
 
 
-def _tag_string(parts: Iterable[str], warnings: list[str]) -> str:
+def _tag_string(parts: Iterable[str], warnings: list[Message]) -> str:
     tags: list[str] = []
     for part in parts:
         tag = part.strip()
         if not tag or tag in tags:
             continue
         if len(tag) < 2:
-            warnings.append(f"标签「{tag}」少于 2 个字符，已忽略 / "
-                            f"tag {tag!r} is shorter than 2 characters and was dropped")
+            warnings.append(Message(
+                "tag-too-short", f"标签「{tag}」少于 2 个字符，已忽略",
+                f"tag {tag!r} is shorter than 2 characters and was dropped", field="tags", value=tag))
         elif len(tag) > 100:
-            warnings.append(f"标签「{tag[:20]}…」超过 100 个字符，已忽略 / "
-                            f"tag {tag[:20]!r}… is longer than 100 characters and was dropped")
+            warnings.append(Message(
+                "tag-too-long", f"标签「{tag[:20]}…」超过 100 个字符，已忽略",
+                f"tag {tag[:20]!r}… is longer than 100 characters and was dropped", field="tags", value=tag))
         elif not _TAG_ALLOWED.match(tag):
-            warnings.append(
-                f"标签「{tag}」含有不允许的字符（只能用文字、数字、空格和 -_.），已忽略 / "
-                f"tag {tag!r} has characters other than letters, digits, space and -_. "
-                f"and was dropped")
+            warnings.append(Message(
+                "tag-characters", f"标签「{tag}」含有不允许的字符（只能用文字、数字、空格和 -_.），已忽略",
+                f"tag {tag!r} has characters other than letters, digits, space and -_. and was dropped",
+                field="tags", value=tag))
         else:
             tags.append(tag)
     return ",".join(tags)
@@ -284,12 +292,11 @@ def _parse_date(raw: str, rule: FieldRule, source: str, identity: str) -> str:
             return dt.datetime.strptime(raw, fmt).date().isoformat()
         except ValueError:
             continue
-    raise RecordRejected(
-        identity, rule.target,
-        f"{source}「{raw}」不是可识别的日期（可用格式：{'、'.join(rule.date_formats)}）",
+    raise RecordRejected(identity, Message(
+        "bad-date", f"{source}「{raw}」不是可识别的日期（可用格式：{'、'.join(rule.date_formats)}）",
         f"{source} value {raw!r} is not a date in a known format ({', '.join(rule.date_formats)})",
-        code="bad-date",
-    )
+        field=rule.target, value=raw,
+    ))
 
 
 def _parse_int(raw: str, rule: FieldRule, source: str, identity: str) -> int:
@@ -299,11 +306,10 @@ def _parse_int(raw: str, rule: FieldRule, source: str, identity: str) -> int:
     except InvalidOperation:
         number = None
     if number is None or not number.is_finite() or number != number.to_integral_value():
-        raise RecordRejected(
-            identity, rule.target,
-            f"{source}「{raw}」不是整数", f"{source} value {raw!r} is not a whole number",
-            code="bad-number",
-        )
+        raise RecordRejected(identity, Message(
+            "bad-number", f"{source}「{raw}」不是整数", f"{source} value {raw!r} is not a whole number",
+            field=rule.target, value=raw,
+        ))
     return int(number)
 
 
@@ -312,23 +318,13 @@ def _parse_int(raw: str, rule: FieldRule, source: str, identity: str) -> int:
 def map_records(mapping: Mapping, items: Iterable[dict | BadRecord],
                 ) -> Iterator[tuple[int, MappedRecord | RecordRejected]]:
     """Map every item ``readers.iter_records`` yields, with its 1-based
-    position in the source; unreadable records and repeated identities come
-    out as ``RecordRejected`` too, so every record is accounted for.
-
-    The first record of an identity wins. A later one with the same content
-    is a ``duplicate``; with different content a ``conflicting-duplicate``
-    (the source holds two versions of one dataset; which one is right cannot
-    be known here).
-    """
-    first_seen: dict[str, tuple[int, str]] = {}
+    position in the source; an unreadable record comes out as the
+    ``bad-record`` rejection its reader made, a record the mapping refuses as
+    its ``RecordRejected``, so every record is accounted for. Repeats are
+    told apart afterwards, by ``first_of_each``."""
     for position, item in enumerate(items, start=1):
         if isinstance(item, BadRecord):
-            where_zh = f"第 {item.position} 条记录" if item.unit == "item" else f"第 {item.position} 行"
-            yield position, RecordRejected(
-                None, None, f"{where_zh}无法读取：{item.reason_zh}",
-                f"{item.unit} {item.position} cannot be read: {item.reason_en}",
-                code="bad-record", position=position,
-            )
+            yield position, RecordRejected(None, item.message, position=position)
             continue
         try:
             mapped = mapping.apply(item)
@@ -336,22 +332,54 @@ def map_records(mapping: Mapping, items: Iterable[dict | BadRecord],
             rejection.position = position
             yield position, rejection
             continue
-        earlier = first_seen.get(mapped.identity)
-        if earlier is None:
-            first_seen[mapped.identity] = (position, mapped.content_hash)
-            yield position, mapped
-        elif earlier[1] == mapped.content_hash:
-            yield position, RecordRejected(
-                mapped.identity, "source_identifier",
-                f"与第 {earlier[0]} 条记录完全相同（来源中的重复记录），已跳过",
-                f"an exact repeat of record {earlier[0]} (a duplicate in the source), skipped",
-                code="duplicate", position=position,
-            )
+        yield position, mapped
+
+
+@dataclass(frozen=True)
+class FirstSeen:
+    """Where a run of a source first met an identity, and the content hash
+    the record had there."""
+
+    position: int
+    content_hash: str
+
+
+def first_of_each(items: Iterable[tuple[int, MappedRecord | RecordRejected]], earlier: dict[str, FirstSeen],
+                  ) -> tuple[list[tuple[int, MappedRecord]], list[RecordRejected]]:
+    """Sort mapped records (as ``map_records`` yields them, in source order)
+    into those to take and those rejected. The first record of an identity
+    wins; a later one with the same content is a ``duplicate``, with
+    different content a ``conflicting-duplicate`` (the source holds two
+    versions of one dataset; which one is right cannot be known here).
+
+    The harvest's gather calls this for each batch of a source, with the
+    identities earlier batches met (from the records table); the whole
+    source in one call with ``{}`` gives the same result.
+
+    :param earlier: identity -> where it was first met before ``items``;
+        the identities ``items`` meet first are added to it.
+    :returns: the records to take, with their positions, and every
+        rejection among ``items`` (those passed in included), in source order.
+    """
+    kept: list[tuple[int, MappedRecord]] = []
+    rejected: list[RecordRejected] = []
+    for position, item in items:
+        if isinstance(item, RecordRejected):
+            rejected.append(item)
+            continue
+        first = earlier.get(item.identity)
+        if first is None:
+            earlier[item.identity] = FirstSeen(position, item.content_hash)
+            kept.append((position, item))
+        elif first.content_hash == item.content_hash:
+            rejected.append(RecordRejected(item.identity, Message(
+                "duplicate", f"与第 {first.position} 条记录完全相同（来源中的重复记录），已跳过",
+                f"an exact repeat of record {first.position} (a duplicate in the source), skipped",
+                field="source_identifier", value=item.identity), position=position))
         else:
-            yield position, RecordRejected(
-                mapped.identity, "source_identifier",
-                f"与第 {earlier[0]} 条记录标识相同但内容不同；保留第 {earlier[0]} 条",
-                f"has the identity of record {earlier[0]} but different content; "
-                f"record {earlier[0]} is kept",
-                code="conflicting-duplicate", position=position,
-            )
+            rejected.append(RecordRejected(item.identity, Message(
+                "conflicting-duplicate", f"与第 {first.position} 条记录标识相同但内容不同；保留第 {first.position} 条",
+                f"has the identity of record {first.position} but different content; "
+                f"record {first.position} is kept",
+                field="source_identifier", value=item.identity), position=position))
+    return kept, rejected

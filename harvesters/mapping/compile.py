@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from ckanext.shanghai.messages import Message, MessageError
+
 
 # Part of every mapping's fingerprint: bump when this module maps the same
 # record and config differently, so the next harvest re-imports.
@@ -47,36 +49,37 @@ def _canonical(value: Any) -> str:
 
 # --- errors and results ---------------------------------------------------
 
-class MappingConfigError(ValueError):
+class MappingConfigError(MessageError, ValueError):
     """A mapping file that cannot be used; ``problems`` lists every problem
-    found, each in Chinese and English."""
+    found (``bad-mapping`` messages), ``message`` all of them in one."""
 
-    def __init__(self, problems: list[str]):
+    def __init__(self, problems: list[Message]):
         self.problems = list(problems)
-        super().__init__("映射配置有误 / the mapping configuration is invalid:\n" + "\n".join(
-            f"- {problem}" for problem in self.problems))
+        super().__init__(Message(
+            "bad-mapping",
+            "映射配置有误：\n" + "\n".join(f"- {problem.zh}" for problem in self.problems),
+            "the mapping configuration is invalid:\n" + "\n".join(f"- {problem.en}" for problem in self.problems),
+        ))
+
+    def __str__(self) -> str:
+        # Shown on the harvest source form, one problem a line in both languages.
+        return "映射配置有误 / the mapping configuration is invalid:\n" + "\n".join(
+            f"- {problem}" for problem in self.problems)
 
 
-class RecordRejected(Exception):
-    """A record that cannot become a dataset. ``code`` names the kind of
-    problem for counting (``missing-identity``, ``missing-department``,
-    ``missing-required``, ``unmapped-value``, ``bad-date``, ``bad-number``,
-    ``bad-value``, ``bad-record``, ``too-large``, ``duplicate``, ``conflicting-duplicate``);
-    ``position`` is the record's 1-based place in the source when known."""
+class RecordRejected(MessageError):
+    """A record that cannot become a dataset, and why (``message``). Codes:
+    ``missing-identity``, ``missing-department``, ``missing-required``,
+    ``unmapped-value``, ``bad-date``, ``bad-number``, ``bad-value``,
+    ``too-large`` (from ``Mapping.apply``), ``bad-record`` (unreadable, from
+    the reader), ``duplicate`` and ``conflicting-duplicate`` (from
+    ``first_of_each``). ``identity`` is the record's when known,
+    ``position`` its 1-based place in the source when known."""
 
-    def __init__(self, identity: str | None, field: str | None, reason_zh: str, reason_en: str,
-                 *, code: str = "rejected", position: int | None = None):
-        super().__init__(f"{reason_zh} / {reason_en}")
+    def __init__(self, identity: str | None, message: Message, *, position: int | None = None):
+        super().__init__(message)
         self.identity = identity
-        self.field = field
-        self.reason_zh = reason_zh
-        self.reason_en = reason_en
-        self.code = code
         self.position = position
-
-    @property
-    def message(self) -> str:
-        return f"{self.reason_zh} / {self.reason_en}"
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,7 @@ class MappedRecord:
     dataset_type: str
     package: dict
     content_hash: str
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[Message] = field(default_factory=list)
 
 
 # --- the schemas ------------------------------------------------------------
@@ -163,10 +166,9 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
-            raise MappingConfigError([
-                f"第 {key_node.start_mark.line + 1} 行：键「{key}」重复出现 / "
-                f"line {key_node.start_mark.line + 1}: the key {key!r} appears twice"
-            ])
+            raise MappingConfigError([Message(
+                "bad-mapping", f"第 {key_node.start_mark.line + 1} 行：键「{key}」重复出现",
+                f"line {key_node.start_mark.line + 1}: the key {key!r} appears twice")])
         seen.add(key)
     return loader.construct_mapping(node, deep=deep)
 
@@ -187,16 +189,16 @@ def read_mapping_config(source: str | Path | AbstractMapping) -> dict:
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
-            raise MappingConfigError([
-                f"无法读取映射文件 {path}：{exc} / cannot read the mapping file {path}: {exc}"]) from None
+            raise MappingConfigError([Message(
+                "bad-mapping", f"无法读取映射文件 {path}：{exc}", f"cannot read the mapping file {path}: {exc}")]) from None
         try:
             config = yaml.load(text, Loader=_StrictLoader)
         except yaml.YAMLError as exc:
-            raise MappingConfigError([
-                f"映射文件不是合法的 YAML：{exc} / the mapping file is not valid YAML: {exc}"]) from None
+            raise MappingConfigError([Message(
+                "bad-mapping", f"映射文件不是合法的 YAML：{exc}", f"the mapping file is not valid YAML: {exc}")]) from None
         if not isinstance(config, dict):
-            raise MappingConfigError([
-                "映射文件的顶层应为键值映射 / the mapping file's top level must be a mapping of keys"])
+            raise MappingConfigError([Message(
+                "bad-mapping", "映射文件的顶层应为键值映射", "the mapping file's top level must be a mapping of keys")])
     return config
 
 
@@ -219,7 +221,7 @@ class FieldRule:
 
 class _Problems(list):
     def add(self, zh: str, en: str) -> None:
-        self.append(f"{zh} / {en}")
+        self.append(Message("bad-mapping", zh, en))
 
 
 _TOP_KEYS = {"version", "description", "name_prefix", "identity", "department", "dataset_type",
@@ -306,7 +308,7 @@ class CompiledMapping:
         problems = _Problems()
         self.config = config
         self._schemas = schemas
-        _unknown_keys(problems, "映射 / mapping", config, _TOP_KEYS)
+        _unknown_keys(problems, "mapping", config, _TOP_KEYS)
         if config.get("version", 1) != 1:
             version = config.get("version")
             problems.add(f"version 应为 1，而不是 {version!r}", f"version must be 1, not {version!r}")

@@ -16,6 +16,7 @@ from ckanext.harvest.interfaces import IHarvester
 
 from ckanext.shanghai.files import fetching
 from ckanext.shanghai.harvesters import pipeline
+from ckanext.shanghai.harvesters.source_config import SourceConfigError
 
 MAX_PAGE_SIZE = 1000
 
@@ -71,10 +72,11 @@ class CkanApiHarvester(pipeline.MappedSourceHarvester, plugins.SingletonPlugin):
         config = super().parse_config(config_text)
         page_size = config.get("page_size", 100)
         if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= MAX_PAGE_SIZE:
-            raise ValueError(f"page_size 应在 1 到 {MAX_PAGE_SIZE} 之间 / page_size must be between 1 and {MAX_PAGE_SIZE}")
+            raise SourceConfigError(f"page_size 应在 1 到 {MAX_PAGE_SIZE} 之间",
+                                    f"page_size must be between 1 and {MAX_PAGE_SIZE}")
         config["page_size"] = page_size
         if not isinstance(config.get("fq", ""), str):
-            raise ValueError("fq 应为文本 / fq must be text")
+            raise SourceConfigError("fq 应为文本", "fq must be text")
         return config
 
     @contextlib.contextmanager

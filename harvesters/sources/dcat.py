@@ -29,6 +29,7 @@ from ckanext.harvest.interfaces import IHarvester
 from ckanext.shanghai.files import fetching
 from ckanext.shanghai.files import readers
 from ckanext.shanghai.harvesters import pipeline
+from ckanext.shanghai.messages import Message
 from ckanext.shanghai.portal.dcat import NATIONAL_THEME, SH, same_contact_detail
 
 log = logging.getLogger(__name__)
@@ -231,19 +232,19 @@ def catalog_records(url: str, limits: fetching.FetchLimits, default_publisher: s
         try:
             content = path.read_bytes().decode("utf-8")
         except UnicodeDecodeError:
-            raise fetching.SourceFetchError("RDF 内容不是 UTF-8 编码", "The RDF is not UTF-8")
+            raise fetching.SourceFetchError("RDF 内容不是 UTF-8 编码", "The RDF is not UTF-8", code="bad-rdf")
         finally:
             if downloaded is not None:
                 downloaded.unlink()
         unsafe = unsafe_rdf_reason(content)
         if unsafe:
-            reason_zh, _, reason_en = unsafe.partition(" / ")
-            raise readers.SourceFormatError(reason_zh, reason_en)
+            raise readers.SourceFormatError(unsafe.zh, unsafe.en, code=unsafe.code)
         parser = RDFParser(profiles=["shanghai_core"])
         try:
             parser.parse(content, _format=rdflib.util.guess_format(url.split("?", 1)[0]) or _sniff(content))
         except RDFParserException as error:
-            raise readers.SourceFormatError("无法解析 RDF 内容", f"The RDF cannot be parsed: {str(error)[:200]}")
+            raise readers.SourceFormatError("无法解析 RDF 内容", f"The RDF cannot be parsed: {str(error)[:200]}",
+                                            code="bad-rdf")
         for dataset in parser.datasets():
             yield flatten(dataset, default_publisher)
         url = parser.next_page()
@@ -275,8 +276,9 @@ class ShanghaiDCATHarvester(pipeline.MappedSourceHarvester, plugins.SingletonPlu
         }
 
 
-def unsafe_rdf_reason(content: str) -> str | None:
-    """Why RDF text must not reach rdflib, or None. RDF/XML with entity
+def unsafe_rdf_reason(content: str) -> Message | None:
+    """Why RDF text must not reach rdflib (``unsafe-rdf``, or ``bad-rdf``
+    for text that is not well-formed), or None. RDF/XML with entity
     declarations is refused: rdflib expands internal entities (a "billion
     laughs" document of a few hundred bytes keeps it busy for minutes).
     JSON-LD naming a remote @context is refused: rdflib would fetch that
@@ -290,21 +292,21 @@ def unsafe_rdf_reason(content: str) -> str | None:
             defusedxml.ElementTree.fromstring(content.encode("utf-8"), forbid_dtd=False,
                                               forbid_entities=True, forbid_external=True)
         except DefusedXmlException:
-            return ("RDF/XML 含有实体声明（可能是 XML 炸弹或外部实体攻击），已拒绝 / "
-                    "The RDF/XML declares entities (an XML bomb or external entity attack); refused")
+            return Message("unsafe-rdf", "RDF/XML 含有实体声明（可能是 XML 炸弹或外部实体攻击），已拒绝",
+                           "The RDF/XML declares entities (an XML bomb or external entity attack); refused")
         except ParseError as error:
-            return f"RDF/XML 格式错误：{error} / The RDF/XML is not well-formed: {error}"
+            return Message("bad-rdf", f"RDF/XML 格式错误：{error}", f"The RDF/XML is not well-formed: {error}")
         return None
     if kind == "json-ld":
         try:
             document = json.loads(content)
         except RecursionError:
-            return "JSON-LD 嵌套过深，已拒绝 / The JSON-LD is nested too deeply; refused"
+            return Message("unsafe-rdf", "JSON-LD 嵌套过深，已拒绝", "The JSON-LD is nested too deeply; refused")
         except ValueError as error:
-            return f"JSON-LD 不是合法的 JSON：{error} / The JSON-LD is not valid JSON: {error}"
+            return Message("bad-rdf", f"JSON-LD 不是合法的 JSON：{error}", f"The JSON-LD is not valid JSON: {error}")
         if _remote_contexts(document):
-            return ("JSON-LD 引用了远程 @context，服务器不会代为获取，已拒绝 / "
-                    "The JSON-LD names a remote @context, which the server will not fetch; refused")
+            return Message("unsafe-rdf", "JSON-LD 引用了远程 @context，服务器不会代为获取，已拒绝",
+                           "The JSON-LD names a remote @context, which the server will not fetch; refused")
     return None
 
 

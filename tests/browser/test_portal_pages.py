@@ -292,7 +292,7 @@ def test_a_department_editor_registers_a_source_and_reads_its_report(portal, bro
     page = text_of(browser)
     assert "采集报告" in page and "Harvest report" in page
     rejections = browser.find_element(By.CSS_SELECTOR, ".shanghai-rejections").text
-    assert "每两天一次" in rejections and "update_frequency" in rejections
+    assert "每两天一次" in rejections and "update_frequency" in rejections and "unmapped-value" in rejections
     csv_link = browser.find_element(By.PARTIAL_LINK_TEXT, "CSV").get_attribute("href")
     request = urllib.request.Request(csv_link, headers={"Authorization": editor_token})
     with urllib.request.urlopen(request, timeout=30) as response:

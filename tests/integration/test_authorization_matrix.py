@@ -61,8 +61,10 @@ def world(reset_db, migrate_db_for, reset_index):
     source = harvest_source(a)
     job = tk.get_action("harvest_job_create")(site_context(), {"source_id": source["id"], "run": False})
     from ckanext.shanghai.harvesters import records
+    from ckanext.shanghai.messages import Message
     records.start_report(job["id"], source["id"])
-    records.reject(job["id"], "=HYPERLINK(\"http://evil.example\")", "title", "标题为空", "title is empty")
+    records.reject(job["id"], "=HYPERLINK(\"http://evil.example\")",
+                   Message("missing-required", "标题为空", "title is empty", field="title"))
     model.Session.commit()
     tokens = {who: factories.APIToken(user=user["name"])["token"] for who, user in people.items()}
     world = {"a": a, "b": b, "people": people, "tokens": tokens, "private": private, "public": public,

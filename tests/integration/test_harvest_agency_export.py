@@ -2,6 +2,8 @@
 in the catalog or explained, reconciliation by content hash, withdrawals,
 failing closed on broken sources, three portals through mappings alone."""
 
+from collections import Counter
+
 import pytest
 
 import ckan.model as model
@@ -27,9 +29,22 @@ def test_the_whole_shanghai_export_is_in_the_catalog_or_explained(tmp_path):
     assert report["records_read"] == len(records) == 4494
     assert report["added"] + report["rejected"] == len(records)
     assert report["added"] == len(catalog_names())
-    rejections = helpers.call_action("shanghai_harvest_report", id=report["job_id"])["rejections"]
+    answer = helpers.call_action("shanghai_harvest_report", id=report["job_id"])
+    rejections = answer["rejections"]
     assert len(rejections) == report["rejected"]
     assert all(r["reason_zh"] and r["reason_en"] for r in rejections)
+    # The counts the mapping's unit tests find in the export, here through
+    # the gather's batches of 500 (repeats across batches told apart
+    # through the records table): 2,232 products, 2,262 repeats.
+    assert (report["added"], report["rejected"]) == (2232, 2262)
+    assert Counter(r["code"] for r in rejections) == {"duplicate": 2258, "conflicting-duplicate": 4}
+    conflicts = [r for r in rejections if r["code"] == "conflicting-duplicate"]
+    assert [r["position"] for r in conflicts] == [1126, 1710, 2297, 3406]
+    assert "record 641 is kept" in conflicts[0]["reason_en"] and "641" in conflicts[0]["reason_zh"]
+    assert all(r["field"] == "source_identifier" and r["value"] == r["identity"] for r in rejections)
+    # Tags CKAN would refuse were dropped from 67 products, and said so.
+    assert report["warnings"] == len(answer["warnings"]) == 67
+    assert {(w["code"], w["field"], w["value"]) for w in answer["warnings"]} == {("tag-too-short", "tags", "1")}
 
     # Found through Solr by department and by a Chinese word.
     slug = department_slug("上海市公安局")
@@ -80,6 +95,7 @@ def test_a_broken_source_fails_closed_and_withdraws_nothing(tmp_path, broken):
     report = run_job(source["id"])
     assert report["outcome"] == "failed_closed"
     assert report["message_zh"] and report["message_en"]
+    assert report["message_code"] == {"empty": "empty-source", "half": "withdraw-limit"}[broken]
     assert (report["added"], report["updated"], report["withdrawn"]) == (0, 0, 0)
     assert catalog_names() == before
 
@@ -109,6 +125,7 @@ def test_a_truncated_export_fails_closed_and_imports_nothing(tmp_path):
     report = run_job(source["id"])
     assert report["outcome"] == "failed_closed"
     assert "不完整" in report["message_zh"] and "incomplete" in report["message_en"]
+    assert report["message_code"] == "source-unreadable"
     assert (report["added"], report["withdrawn"]) == (0, 0)
     assert catalog_names() == set()
     from ckanext.harvest.model import HarvestObject

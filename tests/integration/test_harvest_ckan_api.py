@@ -67,3 +67,4 @@ def test_a_remote_on_a_loopback_address_is_refused_without_allow_listing(served_
     report = run_job(source["id"])
     assert report["outcome"] == "failed_closed"
     assert "拒绝访问内部地址" in report["message_zh"] and "non-public address" in report["message_en"]
+    assert report["message_code"] == "address-refused"

@@ -152,8 +152,8 @@ def test_a_dcat_source_is_reconciled_like_any_other(rdf_server, monkeypatch):
     first = run_job(source["id"])
     assert (first["added"], first["rejected"]) == (2, 1), harvest_errors()
     rejection = helpers.call_action("shanghai_harvest_report", id=first["job_id"])["rejections"][0]
-    assert (rejection["identity"], rejection["field"]) == ("no-title", "title")
-    assert rejection["reason_zh"] and rejection["reason_en"]
+    assert (rejection["identity"], rejection["field"], rejection["code"]) == ("no-title", "title", "missing-required")
+    assert "title" in rejection["reason_zh"] and "the required field title is empty" in rejection["reason_en"]
     owners = {d["organization"]["name"] for d in datasets()}
     assert owners == {"dcat-reconciled-owner"}
 
@@ -165,6 +165,41 @@ def test_a_dcat_source_is_reconciled_like_any_other(rdf_server, monkeypatch):
     third = run_job(source["id"])
     assert (third["added"], third["updated"], third["unchanged"], third["withdrawn"]) == (0, 1, 0, 1)
     assert [d["title"] for d in datasets()] == ["上海市医院床位信息（2025年）"]
+
+
+REFUSED = """
+@prefix dcat: <http://www.w3.org/ns/dcat#> .
+@prefix dct: <http://purl.org/dc/terms/> .
+
+<http://data.example.gov.cn/dataset/undated> a dcat:Dataset ;
+    dct:identifier "undated" ; dct:title "发布日期不明的数据" ; dct:issued "下个月" .
+
+<http://data.example.gov.cn/dataset/scripted> a dcat:Dataset ;
+    dct:identifier "scripted" ; dct:title "落地页为脚本的数据" ;
+    dcat:landingPage <javascript:alert(1)> .
+"""
+
+
+def test_a_dcat_record_refused_keeps_its_code_field_and_value(rdf_server, monkeypatch):
+    """Refused by the mapping (a date it cannot read) and by the portal's
+    validators at import (a javascript: address): each rejection in the
+    report keeps the code it was raised with, the field and the value the
+    catalog gave."""
+    monkeypatch.setitem(tk.config, "ckanext.shanghai.harvest.allowed_hosts", ["127.0.0.1"])
+    documents, base = rdf_server
+    documents["/catalog.ttl"] = CATALOG + REFUSED
+    report = run_job(dcat_source("dcat-refused", f"{base}/catalog.ttl")["id"])
+    assert (report["added"], report["rejected"]) == (2, 2), harvest_errors()
+    rejections = {r["identity"]: r for r in
+                  helpers.call_action("shanghai_harvest_report", id=report["job_id"])["rejections"]}
+    undated, scripted = rejections["undated"], rejections["scripted"]
+    assert (undated["code"], undated["field"], undated["value"]) == ("bad-date", "first_published", "下个月")
+    assert "下个月" in undated["reason_zh"] and "is not a date" in undated["reason_en"]
+    assert (scripted["code"], scripted["field"], scripted["value"]) == (
+        "bad-url", "url", "javascript:alert(1)")
+    # The validator's message, each language in its own text.
+    assert scripted["reason_zh"] == "校验未通过：网址只能使用 http 或 https，不接受「javascript:」"
+    assert scripted["reason_en"] == "Failed validation: Only http and https addresses are accepted, not javascript:"
 
 
 @pytest.mark.parametrize("url", ["/etc/passwd", "file:///etc/passwd", "http://169.254.169.254/latest/meta-data/"])

@@ -77,6 +77,9 @@ def test_payloads_in_every_harvested_field_render_inert_on_every_page(app, tmp_p
     assert (report["added"], report["rejected"]) == (1, 1), report
     rejection = helpers.call_action("shanghai_harvest_report", id=report["job_id"])["rejections"][0]
     assert "Only http and https" in rejection["reason_en"] and "http" in rejection["reason_zh"]
+    assert (rejection["identity"], rejection["code"], rejection["value"]) == (
+        "002", "bad-url", "javascript:alert('xss-link')")
+    assert rejection["field"] in ("url", "resources.url") and rejection["position"] == 2
 
     model.Session.remove()
     dataset = helpers.call_action("package_search", q="*:*", fq="+dataset_type:dataset")["results"][0]

@@ -388,7 +388,8 @@ def build_cases(tmp: Path, server: Server) -> tuple[list[Case], list[str]]:
              "own", "finished", "", rejected=1),
         Case("same identity twice in one source", file("twice.json", json_bytes(
             [good(数据集名称="重复标识数据", 摘要="第一版"), good(数据集名称="重复标识数据", 摘要="第二版")])),
-             "own", "finished", "twice", rejected=1, added_titles=["重复标识数据"]),
+             "own", "finished", "has the identity of record 1 but different content", rejected=1,
+             added_titles=["重复标识数据"]),
         Case("javascript: links", file("js.json", json_bytes([good(链接="javascript:alert(document.cookie)")])),
              "own", "finished", "Only http and https", rejected=1, mapping=LINKED_MAPPING),
         Case("data: links", file("data.json", json_bytes([good(链接="data:text/html,<script>alert(1)</script>")])),

@@ -9,7 +9,6 @@ import json
 import tracemalloc
 from decimal import Decimal
 
-
 import openpyxl
 import pytest
 
@@ -88,7 +87,9 @@ def test_json_array_yields_objects_and_reports_bad_items_without_stopping():
     assert records(items) == [{"标题": "甲"}, {"标题": "乙", "数量": Decimal("1.5")}, {"标题": "丙"}]
     assert [(b.position, b.unit) for b in bad(items)] == [(2, "item"), (4, "item")]
     assert "不是 JSON 对象" in bad(items)[0].reason_zh and "a number" in bad(items)[0].reason_en
-    assert bad(items)[1].message.startswith("第 4 条记录：")
+    assert bad(items)[1].message.zh.startswith("第 4 条记录无法读取：")
+    assert bad(items)[1].message.en.startswith("record 4 cannot be read: ")
+    assert bad(items)[1].message.code == "bad-record"
 
 
 def test_a_repeated_key_makes_that_record_bad_not_silently_last_wins():
@@ -148,7 +149,8 @@ def test_json_lines_skip_blank_lines_and_report_bad_lines_by_number():
     assert records(items) == [{"标题": "甲"}, {"标题": "丙", "x": Decimal("0.1")}]
     assert [(b.position, b.unit) for b in bad(items)] == [(n, "line") for n in (3, 4, 5, 6)]
     assert "NaN" in bad(items)[2].reason_en
-    assert bad(items)[0].message.startswith("第 3 行：")
+    assert bad(items)[0].message.zh.startswith("第 3 行无法读取：")
+    assert bad(items)[0].message.en.startswith("line 3 cannot be read: ")
 
 
 def test_a_pretty_printed_single_object_is_not_read_as_json_lines():

@@ -1,5 +1,7 @@
-"""Tests of harvesters/mapping.py and harvesters/mappings/: the three real exports
-map record by record, and a bad mapping file is refused with every problem listed."""
+"""Tests of harvesters/mapping/ and harvesters/mappings/: the three real exports
+map record by record through the functions the harvest's gather runs
+(map_records, then first_of_each), repeats are counted the same in one batch
+or many, and a bad mapping file is refused with every problem listed."""
 from __future__ import annotations
 
 import re
@@ -10,7 +12,7 @@ import pytest
 
 from ckanext.shanghai.harvesters.mapping import (
     MAPPINGS_DIR, Mapping, MappedRecord, MappingConfigError, RecordRejected, department_slug,
-    department_type_of, load_mapping, map_records, schema_fields,
+    department_type_of, first_of_each, load_mapping, map_records, schema_fields,
 )
 from ckanext.shanghai.files.readers import BadRecord, iter_records
 from data_files import catalog_file
@@ -48,9 +50,18 @@ def raw_records(name: str) -> tuple[dict, ...]:
 
 
 @lru_cache(maxsize=None)
-def outcomes(name: str) -> tuple[tuple[int, MappedRecord | RecordRejected], ...]:
+def mapped_items(name: str) -> tuple[tuple[int, MappedRecord | RecordRejected], ...]:
     with catalog_file(EXPORTS[name]).open("rb") as stream:
         return tuple(map_records(bundled(name), iter_records(stream)))
+
+
+@lru_cache(maxsize=None)
+def outcomes(name: str) -> tuple[tuple[int, MappedRecord | RecordRejected], ...]:
+    """What the gather makes of a whole export: each record taken or
+    rejected, in source order (the whole export as one batch)."""
+    kept, rejected = first_of_each(mapped_items(name), {})
+    return tuple(sorted([*kept, *((rejection.position, rejection) for rejection in rejected)],
+                        key=lambda pair: pair[0]))
 
 
 def mapped(name: str) -> list[MappedRecord]:
@@ -80,6 +91,39 @@ def test_every_record_of_a_real_export_maps_or_is_rejected_with_a_reason(
     assert Counter(rejection.code for rejection in rejected(name)) == rejections
     for rejection in rejected(name):
         assert rejection.reason_zh and rejection.reason_en and rejection.position
+
+
+@pytest.mark.parametrize("batch_size", [1, 7, 500])
+def test_repeats_are_counted_the_same_batch_by_batch(batch_size):
+    """The gather sorts a source batch by batch, the identities earlier
+    batches met kept in the records table; a dict standing in for it gives
+    what the whole export in one batch gives, code, reason and position."""
+    items, earlier = mapped_items("shanghai"), {}
+    kept, rejected_ = [], []
+    for start in range(0, len(items), batch_size):
+        batch_kept, batch_rejected = first_of_each(items[start:start + batch_size], earlier)
+        kept += batch_kept
+        rejected_ += batch_rejected
+    assert [position for position, _ in kept] == [position for position, _ in mapped_items_kept()]
+    assert [(r.position, r.message) for r in rejected_] == [(r.position, r.message) for r in rejected("shanghai")]
+
+
+def mapped_items_kept() -> list[tuple[int, MappedRecord]]:
+    return [(position, record) for position, record in outcomes("shanghai") if isinstance(record, MappedRecord)]
+
+
+def test_a_repeat_names_the_record_kept_its_field_and_value():
+    first, repeat, conflict = (dict(SHANGHAI_RECORD), dict(SHANGHAI_RECORD),
+                               shanghai(摘要="另一版本的摘要"))
+    kept, rejected_ = first_of_each(list(map_records(bundled("shanghai"), [first, repeat, conflict])), {})
+    identity = bundled("shanghai").identity_of(SHANGHAI_RECORD)
+    assert [position for position, _ in kept] == [1]
+    assert [(r.position, r.identity, r.code, r.field, r.value) for r in rejected_] == [
+        (2, identity, "duplicate", "source_identifier", identity),
+        (3, identity, "conflicting-duplicate", "source_identifier", identity),
+    ]
+    assert "第 1 条" in rejected_[0].reason_zh and "exact repeat of record 1" in rejected_[0].reason_en
+    assert "保留第 1 条" in rejected_[1].reason_zh and "record 1 is kept" in rejected_[1].reason_en
 
 
 @pytest.mark.parametrize("name", list(EXPORTS))
@@ -174,7 +218,10 @@ def test_tags_ckan_would_refuse_are_dropped_with_a_warning():
     assert len(with_one) == 67 == sum(1 for record in mapped("shanghai") if record.warnings)
     assert sum(1 for record in raw if "1" in record["数据标签"].split(",")) == 162
     for record in with_one:
-        assert "「1」" in record.warnings[0] and "1" not in record.package["tag_string"].split(",")
+        assert "「1」" in record.warnings[0].zh and "'1'" in record.warnings[0].en
+        assert (record.warnings[0].code, record.warnings[0].field, record.warnings[0].value) == (
+            "tag-too-short", "tags", "1")
+        assert "1" not in record.package["tag_string"].split(",")
     for name in ("shanghai", "liuzhou"):
         tags = [tag for record in mapped(name)
                 for tag in record.package["tag_string"].split(",") if tag]
@@ -295,22 +342,24 @@ def test_an_unknown_controlled_value_is_rejected_naming_field_and_value():
         bundled("shanghai").apply(shanghai(更新频度="每两年"))
     rejection = raised.value
     assert rejection.field == "update_frequency" and rejection.code == "unmapped-value"
+    assert rejection.value == "每两年"
     assert "每两年" in rejection.reason_zh and "每两年" in rejection.reason_en
     assert rejection.identity == bundled("shanghai").identity_of(SHANGHAI_RECORD)
 
 
-@pytest.mark.parametrize("changes, field, code", [
-    ({"数据集名称": "  "}, "title", "missing-required"),
-    ({"数据领域": None}, "data_domain", "missing-required"),
-    ({"数据提供方": ""}, "owner_org", "missing-department"),
-    ({"首次发布日期": "2022年13月1日"}, "first_published", "bad-date"),
-    ({"更新日期": "上周"}, "last_updated", "bad-date"),
-    ({"数据集名称": {"zh": "甲"}}, "数据集名称", "bad-value"),
+@pytest.mark.parametrize("changes, field, code, value", [
+    ({"数据集名称": "  "}, "title", "missing-required", "  "),
+    ({"数据领域": None}, "data_domain", "missing-required", None),
+    ({"数据提供方": ""}, "owner_org", "missing-department", ""),
+    ({"首次发布日期": "2022年13月1日"}, "first_published", "bad-date", "2022年13月1日"),
+    ({"更新日期": "上周"}, "last_updated", "bad-date", "上周"),
+    ({"数据集名称": {"zh": "甲"}}, "数据集名称", "bad-value", '{"zh": "甲"}'),
 ])
-def test_records_are_rejected_with_the_field_named(changes, field, code):
+def test_records_are_rejected_with_the_field_and_raw_value_named(changes, field, code, value):
     with pytest.raises(RecordRejected) as raised:
         bundled("shanghai").apply(shanghai(**changes))
-    assert (raised.value.field, raised.value.code) == (field, code)
+    assert (raised.value.field, raised.value.code, raised.value.value) == (field, code, value)
+    assert raised.value.reason_zh and raised.value.reason_en
 
 
 def test_a_record_without_identity_is_rejected():
@@ -327,8 +376,9 @@ def test_dates_in_chinese_form_are_read_and_an_inverted_pair_is_kept_with_a_warn
     record = mapping.apply(shanghai(首次发布日期="2023年4月6日", 更新日期="2023/1/5"))
     assert record.package["first_published"] == "2023-04-06"
     assert record.package["last_updated"] == "2023-01-05"
-    assert any("last_updated 2023-01-05 is before first_published 2023-04-06" in warning
-               for warning in record.warnings)
+    assert [(w.code, w.field, w.value) for w in record.warnings] == [("dates-inverted", "last_updated", "2023-01-05")]
+    assert "last_updated 2023-01-05 is before first_published 2023-04-06" in record.warnings[0].en
+    assert "2023-01-05" in record.warnings[0].zh and "早于" in record.warnings[0].zh
 
 
 def test_record_counts_accept_thousands_separators_and_refuse_words():
@@ -339,6 +389,7 @@ def test_record_counts_accept_thousands_separators_and_refuse_words():
     with pytest.raises(RecordRejected) as raised:
         mapping.apply({**raw, "数据量": "约三百条"})
     assert raised.value.code == "bad-number" and raised.value.field == "record_count"
+    assert raised.value.value == "约三百条"
 
 
 def test_names_come_from_identity_not_title():
@@ -373,6 +424,7 @@ def test_map_records_turns_unreadable_items_into_rejections():
     assert [position for position, _ in results] == [1, 2, 3]
     assert isinstance(results[0][1], MappedRecord)
     assert results[1][1].code == "bad-record" and "line 7" in results[1][1].reason_en
+    assert "第 7 行" in results[1][1].reason_zh and results[1][1].position == 2
     assert results[2][1].code == "unmapped-value" and results[2][1].position == 3
 
 
@@ -418,7 +470,10 @@ def test_a_bad_mapping_is_refused_with_every_problem_listed():
                      "'splitter'", "fields.tag_string", "'police'"):
         assert expected in text, expected
     assert len(raised.value.problems) == 7
-    assert all(" / " in problem for problem in raised.value.problems)
+    assert all(problem.code == "bad-mapping" and problem.zh and problem.en for problem in raised.value.problems)
+    assert raised.value.message.code == "bad-mapping"
+    assert all(problem.zh in raised.value.message.zh and problem.en in raised.value.message.en
+               for problem in raised.value.problems)
 
 
 def test_a_mapping_missing_required_parts_is_refused():

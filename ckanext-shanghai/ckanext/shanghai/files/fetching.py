@@ -28,15 +28,14 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 import ckan.plugins.toolkit as tk
 
 from ckanext.shanghai import compat
+from ckanext.shanghai.messages import Message, MessageError
 
 
-class SourceFetchError(Exception):
-    """The source could not be fetched; the message is bilingual."""
+class SourceFetchError(MessageError):
+    """The source could not be fetched, and why (``.message``)."""
 
-    def __init__(self, reason_zh: str, reason_en: str):
-        super().__init__(f"{reason_zh} / {reason_en}")
-        self.reason_zh = reason_zh
-        self.reason_en = reason_en
+    def __init__(self, reason_zh: str, reason_en: str, *, code: str = "source-unreachable"):
+        super().__init__(Message(code, reason_zh, reason_en))
 
 
 # A page of a paged source (a CKAN API answer, a DCAT page) is read whole
@@ -126,7 +125,7 @@ def check_url(url: str, limits: FetchLimits) -> CheckedURL:
                 raise SourceFetchError(
                     f"拒绝访问内部地址 {host}（{address}）；如确需访问请由运维加入白名单",
                     f"Refused: {host} resolves to a non-public address ({address}); an operator can "
-                    "allow-list it",
+                    "allow-list it", code="address-refused",
                 )
     return CheckedURL(parts, addresses[0])
 
@@ -202,9 +201,11 @@ def local_path(url: str, limits: FetchLimits) -> Path | None:
             if not path.is_file():
                 raise SourceFetchError(f"文件不存在：{path.name}", f"No such file: {path.name}")
             if path.stat().st_size > limits.max_bytes:
-                raise SourceFetchError("文件超过大小上限", f"File larger than the {limits.max_bytes}-byte limit")
+                raise SourceFetchError("文件超过大小上限", f"File larger than the {limits.max_bytes}-byte limit",
+                                       code="too-large")
             return path
-    raise SourceFetchError("该本地路径不在允许的目录中", "Local path is outside the folders the operator allows")
+    raise SourceFetchError("该本地路径不在允许的目录中", "Local path is outside the folders the operator allows",
+                           code="path-refused")
 
 
 def download(url: str, limits: FetchLimits) -> Path:
@@ -224,7 +225,7 @@ def download(url: str, limits: FetchLimits) -> Path:
 
 def _too_slow(limits: FetchLimits) -> SourceFetchError:
     return SourceFetchError(f"下载超过时限（{limits.deadline:.0f} 秒）",
-                            f"Download took longer than {limits.deadline:.0f}s")
+                            f"Download took longer than {limits.deadline:.0f}s", code="timeout")
 
 
 def _download(url: str, limits: FetchLimits, started: float, watchdog: _Watchdog) -> Path:
@@ -237,7 +238,7 @@ def _download(url: str, limits: FetchLimits, started: float, watchdog: _Watchdog
                                    timeout=(limits.connect_timeout, limits.read_timeout),
                                    headers={"User-Agent": "ckanext-shanghai-harvester"})
         except requests.Timeout:
-            raise SourceFetchError("连接或读取超时", "Timed out connecting or reading")
+            raise SourceFetchError("连接或读取超时", "Timed out connecting or reading", code="timeout")
         except requests.RequestException as error:
             raise SourceFetchError("无法连接数据源", f"Cannot connect to the source: {type(error).__name__}")
         if response.is_redirect:
@@ -250,7 +251,7 @@ def _download(url: str, limits: FetchLimits, started: float, watchdog: _Watchdog
             response.close()
             session.close()
             raise SourceFetchError(f"数据源返回 HTTP {response.status_code}",
-                                   f"The source answered HTTP {response.status_code}")
+                                   f"The source answered HTTP {response.status_code}", code="http-error")
         try:
             path = _save(response, limits, started)
         finally:
@@ -278,14 +279,17 @@ def _save(response: requests.Response, limits: FetchLimits, started: float) -> P
                     if response.raw.closed or response.raw.isclosed():
                         break
                     if time.monotonic() - started > limits.deadline:
-                        raise SourceFetchError("下载超过时限", f"Download took longer than {limits.deadline:.0f}s")
+                        raise SourceFetchError("下载超过时限", f"Download took longer than {limits.deadline:.0f}s",
+                                               code="timeout")
                     continue
                 written += len(chunk)
                 if written > limits.max_bytes:
                     raise SourceFetchError("数据源超过大小上限",
-                                           f"The source is larger than the {limits.max_bytes}-byte limit")
+                                           f"The source is larger than the {limits.max_bytes}-byte limit",
+                                           code="too-large")
                 if time.monotonic() - started > limits.deadline:
-                    raise SourceFetchError("下载超过时限", f"Download took longer than {limits.deadline:.0f}s")
+                    raise SourceFetchError("下载超过时限", f"Download took longer than {limits.deadline:.0f}s",
+                                           code="timeout")
                 out.write(chunk)
     except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
         os.unlink(name)

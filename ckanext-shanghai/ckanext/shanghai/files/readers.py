@@ -51,6 +51,8 @@ from typing import IO, Any, BinaryIO, Callable, Iterable, Iterator, NamedTuple, 
 
 import ijson
 
+from ckanext.shanghai.messages import Message, MessageError
+
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "FORMATS",
@@ -81,7 +83,7 @@ _WHITESPACE = b" \t\r\n"
 _DELIMITER_CANDIDATES = (",", "\t", ";", "|")
 
 
-class SourceFormatError(Exception):
+class SourceFormatError(MessageError):
     """The export as a whole cannot be read; ``records_read`` says how many
     records were read (and yielded) before the problem, when known, and
     ``code`` which problem it is, for a caller that words it its own way:
@@ -92,9 +94,9 @@ class SourceFormatError(Exception):
 
     def __init__(self, reason_zh: str, reason_en: str, *, records_read: int | None = None,
                  code: str | None = None):
-        super().__init__(f"{reason_zh} / {reason_en}")
-        self.reason_zh = reason_zh
-        self.reason_en = reason_en
+        # One message (its code hyphenated, as every message code is); the
+        # loader words some problems its own way by ``code``.
+        super().__init__(Message((code or "source-unreadable").replace("_", "-"), reason_zh, reason_en))
         self.records_read = records_read
         self.code = code
 
@@ -112,10 +114,12 @@ class BadRecord:
     reason_en: str
 
     @property
-    def message(self) -> str:
+    def message(self) -> Message:
+        """The problem as a ``bad-record`` message saying where the record is."""
         where_zh = f"第 {self.position} 条记录" if self.unit == "item" else f"第 {self.position} 行"
         where_en = {"item": "record", "line": "line", "row": "row"}.get(self.unit, self.unit)
-        return f"{where_zh}：{self.reason_zh} / {where_en} {self.position}: {self.reason_en}"
+        return Message("bad-record", f"{where_zh}无法读取：{self.reason_zh}",
+                       f"{where_en} {self.position} cannot be read: {self.reason_en}")
 
 
 Item = Union[dict, BadRecord]

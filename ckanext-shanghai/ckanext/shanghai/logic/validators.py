@@ -1,9 +1,11 @@
 """Validators named by the scheming schemas in schemas/: dates, date order,
 national theme normalisation, counts, bounding boxes and credit codes.
 
-Every error message is bilingual (Chinese / English) because the API and the
-forms show it to people of both languages; the field it belongs to is named
-by the key of the error, as CKAN's ValidationError does.
+Every error is a ``Message`` (a code, the Chinese and the English text)
+given to CKAN as a ``MessageText``: the API and the forms show it as one
+bilingual string to people of both languages, and the harvest report reads
+its parts; the field it belongs to is named by the key of the error, as
+CKAN's ValidationError does.
 """
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ import ckan.plugins.toolkit as tk
 from ckan.lib.navl.dictization_functions import Invalid, missing
 from ckan.logic import validators as ckan_validators
 from ckanext.scheming.validation import scheming_validator
+
+from ckanext.shanghai.messages import Message, MessageText
 
 __all__ = [
     "shanghai_choices",
@@ -94,10 +98,10 @@ def shanghai_choices(field: dict, schema: dict):
             return value
         zh_allowed = "、".join(f"{code}（{_label(c.get('label'), 'zh_Hans_CN')}）" for code, c in allowed.items())
         en_allowed = ", ".join(f"{code} ({_label(c.get('label'), 'en')})" for code, c in allowed.items())
-        raise Invalid(
-            f"「{value!s:.60}」不是{zh_field}的可选值；可选值：{zh_allowed} / "
+        raise Invalid(MessageText(Message(
+            "bad-choice", f"「{value!s:.60}」不是{zh_field}的可选值；可选值：{zh_allowed}",
             f'"{value!s:.60}" is not a valid {en_field}; allowed: {en_allowed}'
-        )
+        )))
 
     return validator
 
@@ -108,10 +112,10 @@ def shanghai_date(value: Any) -> Any:
         return value
     parsed = parse_date(value)
     if parsed is None:
-        raise Invalid(
-            f"日期格式无效（应为 YYYY-MM-DD）：{value!s:.40} / "
+        raise Invalid(MessageText(Message(
+            "bad-date", f"日期格式无效（应为 YYYY-MM-DD）：{value!s:.40}",
             f"Invalid date (expected YYYY-MM-DD): {value!s:.40}"
-        )
+        )))
     return parsed.isoformat()
 
 
@@ -124,10 +128,10 @@ def shanghai_not_before(other_field: str):
         value = parse_date(data.get(key))
         other = parse_date(data.get(key[:-1] + (other_field,)))
         if value and other and value < other:
-            errors[key].append(
-                f"不能早于 {other_field}（{other.isoformat()}） / "
+            errors[key].append(MessageText(Message(
+                "dates-inverted", f"不能早于 {other_field}（{other.isoformat()}）",
                 f"must not be earlier than {other_field} ({other.isoformat()})"
-            )
+            )))
 
     return validator
 
@@ -179,9 +183,10 @@ def shanghai_non_negative_int(value: Any) -> Any:
     try:
         number = int(value)
     except (TypeError, ValueError):
-        raise Invalid(f"应为整数：{value!s:.40} / Must be a whole number: {value!s:.40}")
+        raise Invalid(MessageText(Message(
+            "bad-number", f"应为整数：{value!s:.40}", f"Must be a whole number: {value!s:.40}")))
     if number < 0:
-        raise Invalid(f"不能为负数：{number} / Must not be negative: {number}")
+        raise Invalid(MessageText(Message("bad-number", f"不能为负数：{number}", f"Must not be negative: {number}")))
     return number
 
 
@@ -193,14 +198,14 @@ def shanghai_bbox(value: Any) -> Any:
     try:
         west, south, east, north = (float(part) for part in parts)
     except ValueError:
-        raise Invalid(
-            "空间范围应为“西,南,东,北”四个经纬度数值 / "
-            "Spatial extent must be four numbers: west,south,east,north"
-        )
+        raise Invalid(MessageText(Message(
+            "bad-bbox", "空间范围应为“西,南,东,北”四个经纬度数值",
+            "Spatial extent must be four numbers: west,south,east,north")))
     if not (-180 <= west <= 180 and -180 <= east <= 180 and -90 <= south <= 90 and -90 <= north <= 90):
-        raise Invalid("经纬度超出范围 / Coordinates out of range")
+        raise Invalid(MessageText(Message("bad-bbox", "经纬度超出范围", "Coordinates out of range")))
     if west > east or south > north:
-        raise Invalid("西边界应小于东边界、南边界应小于北边界 / West must not exceed east, nor south north")
+        raise Invalid(MessageText(Message(
+            "bad-bbox", "西边界应小于东边界、南边界应小于北边界", "West must not exceed east, nor south north")))
     return ",".join(f"{number:g}" for number in (west, south, east, north))
 
 
@@ -223,9 +228,9 @@ def shanghai_unified_credit_code(value: Any) -> Any:
     if value is missing or value is None or value == "":
         return value
     if not unified_credit_code_is_valid(str(value)):
-        raise Invalid(
-            f"统一社会信用代码无效：{value!s:.40} / Invalid unified social credit code: {value!s:.40}"
-        )
+        raise Invalid(MessageText(Message(
+            "bad-credit-code", f"统一社会信用代码无效：{value!s:.40}",
+            f"Invalid unified social credit code: {value!s:.40}")))
     return str(value).strip().upper()
 
 
@@ -245,14 +250,14 @@ def shanghai_web_url(value: Any) -> Any:
     if value is missing or value is None or value == "":
         return value
     if not isinstance(value, str):
-        raise Invalid("网址应为文本 / The address must be text")
+        raise Invalid(MessageText(Message("bad-url", "网址应为文本", "The address must be text")))
     seen = _URL_IGNORED_INSIDE.sub("", value).lstrip("".join(chr(c) for c in range(0x21)))
     scheme = _URL_SCHEME.match(seen)
     if scheme and scheme.group(1).lower() not in WEB_SCHEMES:
-        raise Invalid(
-            f"网址只能使用 http 或 https，不接受「{scheme.group(1)}:」 / "
+        raise Invalid(MessageText(Message(
+            "bad-url", f"网址只能使用 http 或 https，不接受「{scheme.group(1)}:」",
             f"Only http and https addresses are accepted, not {scheme.group(1)}:"
-        )
+        )))
     # Characters a URI may not hold are percent-encoded, as a browser would
     # send them: the address then stays one link in HTML and a valid IRI in
     # the DCAT catalog (where one bad address would break the whole page).
