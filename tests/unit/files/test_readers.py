@@ -494,9 +494,9 @@ def test_rows_of_a_workbook_and_the_refusals_carry_a_code(tmp_path):
     for data, code in [
         (b"", "empty"),
         (b"<html><body>x</body></html>", "markup"),
-        (b"n\n" + b"1\n" * 100_000, "too_large"),
+        (b"n\n" + b"1\n" * 100_000, "too-large"),
         (bytes([0x81, 0x30, 0xFF, 0xFE]) * 9, "undecodable"),
-        (b"PK\x03\x04" + b"\x00" * 200, "unreadable_workbook"),
+        (b"PK\x03\x04" + b"\x00" * 200, "unreadable-workbook"),
     ]:
         with pytest.raises(SourceFormatError) as raised:
             list(iter_rows(io.BytesIO(data), max_bytes=100_000))

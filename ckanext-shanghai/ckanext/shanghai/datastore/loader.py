@@ -69,9 +69,9 @@ def _refusal(error: readers.SourceFormatError, max_bytes: int) -> LoadError:
     if error.code == "undecodable":
         return LoadError("无法识别文件的文字编码（支持 UTF-8、UTF-8 BOM、GBK、GB18030）",
                          "Unknown text encoding (UTF-8, UTF-8 with BOM, GBK and GB18030 are supported)")
-    if error.code == "too_large":
+    if error.code == "too-large":
         return _too_large(max_bytes)
-    if error.code == "unreadable_workbook":
+    if error.code == "unreadable-workbook":
         return LoadError("无法读取 Excel 文件：文件可能已损坏或加密",
                          "Cannot read the Excel file: it may be damaged or encrypted")
     return LoadError(f"无法读取该表：{error.reason_zh}", f"Cannot read the table: {error.reason_en}")

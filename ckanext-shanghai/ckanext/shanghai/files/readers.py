@@ -87,18 +87,17 @@ class SourceFormatError(MessageError):
     """The export as a whole cannot be read; ``records_read`` says how many
     records were read (and yielded) before the problem, when known, and
     ``code`` which problem it is, for a caller that words it its own way:
-    ``empty``, ``markup``, ``too_large``, ``line_too_long``, ``not_workbook``,
-    ``undecodable``, ``unknown_encoding``, ``bad_header``, ``repeated_header``,
-    ``no_header``, ``zip_bomb``, ``unreadable_workbook``, ``missing_sheet``,
-    ``json_utf16``, ``json_not_array``, ``json_broken``, ``json_not_lines``."""
+    ``empty``, ``markup``, ``too-large``, ``line-too-long``, ``not-workbook``,
+    ``undecodable``, ``unknown-encoding``, ``bad-header``, ``repeated-header``,
+    ``no-header``, ``zip-bomb``, ``unreadable-workbook``, ``missing-sheet``,
+    ``json-utf-16``, ``json-not-array``, ``json-broken``, ``json-not-lines``."""
 
     def __init__(self, reason_zh: str, reason_en: str, *, records_read: int | None = None,
                  code: str | None = None):
-        # One message (its code hyphenated, as every message code is); the
-        # loader words some problems its own way by ``code``.
-        super().__init__(Message((code or "source-unreadable").replace("_", "-"), reason_zh, reason_en))
+        # One message; the DataStore loader words some problems its own way
+        # by the message's ``code``.
+        super().__init__(Message(code or "source-unreadable", reason_zh, reason_en))
         self.records_read = records_read
-        self.code = code
 
 
 @dataclass(frozen=True)
@@ -177,7 +176,7 @@ def iter_records(
         raise SourceFormatError(
             "JSON 文件须为 UTF-8 编码，此文件为 UTF-16",
             "JSON must be encoded in UTF-8; this file is UTF-16",
-            records_read=0, code="json_utf16",
+            records_read=0, code="json-utf-16",
         )
     if fmt == "json":
         return _read_json_array(source, json_prefix)
@@ -194,7 +193,7 @@ def _not_a_workbook(fmt: str, sniffed: str) -> SourceFormatError:
     return SourceFormatError(
         f"文件内容不是 {fmt} 工作簿（按内容判断为 {sniffed}）",
         f"the file is not an {fmt} workbook (its bytes look like {sniffed})",
-        code="not_workbook",
+        code="not-workbook",
     )
 
 
@@ -274,7 +273,7 @@ class _CappedSource:
             raise SourceFormatError(
                 f"文件超过大小上限（{self._max_bytes:,} 字节）",
                 f"the file is larger than the limit of {self._max_bytes:,} bytes",
-                code="too_large",
+                code="too-large",
             )
         return bytes(chunk)
 
@@ -403,7 +402,7 @@ def _read_json_array(source: _CappedSource, prefix: str) -> Iterator[Item]:
             "JSON 文件的顶层不是数组；若记录在某个键下，请在来源配置中设置 json_prefix（如 data.item）",
             "the JSON file's top level is not an array; if the records are under a key, set "
             "json_prefix in the source configuration (e.g. data.item)",
-            records_read=0, code="json_not_array",
+            records_read=0, code="json-not-array",
         )
     count = 0
     try:
@@ -453,26 +452,26 @@ def _json_break(exc: Exception, count: int) -> SourceFormatError:
             f"JSON 中第 {count + 1} 条记录含有 NaN 或 Infinity，这不是合法的 JSON 数值；此前已读取 {count} 条记录",
             f"record {count + 1} of the JSON contains NaN or Infinity, which are not valid JSON "
             f"numbers; {count} records were read before it",
-            records_read=count, code="json_broken",
+            records_read=count, code="json-broken",
         )
     if "invalid bytes in UTF8" in detail:
         return SourceFormatError(
             f"JSON 文件须为 UTF-8 编码，但读取 {count} 条记录后遇到非 UTF-8 字节（可能是 GBK/GB18030 编码）",
             f"JSON must be encoded in UTF-8, but bytes that are not UTF-8 follow the first {count} "
             f"records (perhaps GBK/GB18030)",
-            records_read=count, code="json_broken",
+            records_read=count, code="json-broken",
         )
     if "premature EOF" in detail:
         return SourceFormatError(
             f"JSON 文件不完整（可能下载中断）：读取 {count} 条记录后文件意外结束",
             f"the JSON file is incomplete (perhaps a broken download): it ends unexpectedly "
             f"after {count} records",
-            records_read=count, code="json_broken",
+            records_read=count, code="json-broken",
         )
     return SourceFormatError(
         f"JSON 格式错误，读取 {count} 条记录后无法继续（{detail}）",
         f"invalid JSON: reading stopped after {count} records ({detail})",
-        records_read=count, code="json_broken",
+        records_read=count, code="json-broken",
     )
 
 
@@ -503,7 +502,7 @@ def _too_long_line() -> SourceFormatError:
         f"文件中有一行超过 {MAX_LINE_BYTES:,} 字节，不是目录记录（文件可能已损坏）",
         f"a line of the file is longer than {MAX_LINE_BYTES:,} bytes, which no catalog record "
         f"is (the file may be damaged)",
-        code="line_too_long",
+        code="line-too-long",
     )
 
 
@@ -558,7 +557,7 @@ def _read_json_lines(source: _CappedSource, *, sniffed: bool) -> Iterator[Item]:
                     "文件首行不是完整的 JSON 对象：文件既不是 JSON 数组，也不是每行一个对象的 JSON lines",
                     "the first line is not a complete JSON object: the file is neither a JSON "
                     "array nor JSON lines (one object per line)",
-                    records_read=0, code="json_not_lines",
+                    records_read=0, code="json-not-lines",
                 ) from None
             yield BadRecord(
                 line_number, "line", f"不是合法的 JSON（{exc.msg}）", f"is not valid JSON ({exc.msg})")
@@ -610,7 +609,7 @@ class _Decoding:
             decoder = codecs.getincrementaldecoder(name)("strict") if name else None
         except LookupError:
             raise SourceFormatError(f"未知的字符编码：{name}", f"unknown character encoding: {name}",
-                                    code="unknown_encoding") from None
+                                    code="unknown-encoding") from None
         self.name = name
         gbk = None
         offset = 0
@@ -809,7 +808,7 @@ def _header_names(cells: list[str]) -> list[str]:
     if not names:
         raise SourceFormatError(
             "表头行为空，找不到列名", "the header row is empty: no column names found", records_read=0,
-            code="bad_header")
+            code="bad-header")
     names = [name or f"column_{index}" for index, name in enumerate(names, start=1)]
     seen: set[str] = set()
     repeated = [name for name in names if name in seen or seen.add(name)]
@@ -819,7 +818,7 @@ def _header_names(cells: list[str]) -> list[str]:
             f"表头中列名重复：{shown}；请改为不同的列名",
             f"the header repeats column name(s): {', '.join(dict.fromkeys(repeated))}; "
             f"give each column its own name",
-            records_read=0, code="repeated_header",
+            records_read=0, code="repeated-header",
         )
     return names
 
@@ -857,7 +856,7 @@ def _records_from_rows(rows: Iterator, header_row: int, where_zh: str, where_en:
                 raise SourceFormatError(
                     f"表头（第 {row.position} 行）不是合法的 CSV：{row.detail}",
                     f"the header (line {row.position}) is not valid CSV: {row.detail}",
-                    records_read=0, code="bad_header",
+                    records_read=0, code="bad-header",
                 )
             yield row.bad_record()
             continue
@@ -874,7 +873,7 @@ def _records_from_rows(rows: Iterator, header_row: int, where_zh: str, where_en:
         raise SourceFormatError(
             f"{where_zh}中没有第 {header_row + 1} 行作为表头",
             f"the {where_en} has no row {header_row + 1} to use as the header",
-            records_read=0, code="no_header",
+            records_read=0, code="no-header",
         )
 
 
@@ -953,7 +952,7 @@ def _missing_sheet(sheet: str, names: list[str]) -> SourceFormatError:
     return SourceFormatError(
         f"工作簿中没有名为「{sheet}」的工作表；现有：{'、'.join(names)}",
         f"the workbook has no sheet named {sheet!r}; it has: {', '.join(names)}",
-        records_read=0, code="missing_sheet",
+        records_read=0, code="missing-sheet",
     )
 
 
@@ -961,7 +960,7 @@ def _unreadable_workbook(kind: str, exc: Exception) -> SourceFormatError:
     return SourceFormatError(
         f"无法打开 {kind} 工作簿（文件可能已损坏或加密）：{exc}",
         f"cannot open the {kind} workbook (the file may be damaged or encrypted): {exc}",
-        records_read=0, code="unreadable_workbook",
+        records_read=0, code="unreadable-workbook",
     )
 
 
@@ -978,7 +977,7 @@ def _xlsx_rows(source: _CappedSource, *, sheet: str | None, max_bytes: int) -> I
             raise SourceFormatError(
                 f"xlsx 解压后过大（{inflated:,} 字节）",
                 f"the xlsx inflates to too many bytes ({inflated:,})",
-                records_read=0, code="zip_bomb",
+                records_read=0, code="zip-bomb",
             )
         spool.seek(0)
         try:
