@@ -125,7 +125,8 @@ def test_a_truncated_export_fails_closed_and_imports_nothing(tmp_path):
     report = run_job(source["id"])
     assert report["outcome"] == "failed_closed"
     assert "不完整" in report["message_zh"] and "incomplete" in report["message_en"]
-    assert report["message_code"] == "source-unreadable"
+    # The code names the problem: the JSON breaks off before its end.
+    assert report["message_code"] == "json-broken"
     assert (report["added"], report["withdrawn"]) == (0, 0)
     assert catalog_names() == set()
     from ckanext.harvest.model import HarvestObject
