@@ -6,15 +6,18 @@ PostgreSQL taking the same rows with COPY."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import http.client
 import io
 import json
+import statistics
 import time
 import urllib.parse
-from typing import Any, Iterator
+from pathlib import Path
+from typing import Any, Callable, Iterator
 
 __all__ = ["captured_solr_requests", "SolrSelect", "solr_update_rate", "copy_rows_rate",
-           "copy_file_rate", "percentiles"]
+           "copy_file_rate", "read_and_hash_rate", "select_rate", "percentiles", "paired"]
 
 
 def percentiles(seconds: list[float]) -> dict[str, float]:
@@ -24,6 +27,57 @@ def percentiles(seconds: list[float]) -> dict[str, float]:
         return round(ordered[min(len(ordered) - 1, int(share * len(ordered)))] * 1000, 1)
 
     return {"p50_ms": at(0.50), "p95_ms": at(0.95), "p99_ms": at(0.99), "samples": len(ordered)}
+
+
+def paired(ours: Callable[[Any], float | None], limit: Callable[[Any], float | None], items: list[Any],
+           rounds: int = 3) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Latencies of ``ours`` and of ``limit`` for each item, asked one right
+    after the other (ours, then the limit, item by item, ``rounds`` times),
+    so that a slow moment of a shared machine falls on both; percentiles
+    over all the samples of each. A call returns its seconds, or None for a
+    failed request (counted as an error, left out of the percentiles)."""
+    times: tuple[list[float], list[float]] = ([], [])
+    errors = [0, 0]
+    for _round in range(rounds):
+        for item in items:
+            for side, call in enumerate((ours, limit)):
+                seconds = call(item)
+                if seconds is None:
+                    errors[side] += 1
+                else:
+                    times[side].append(seconds)
+    return ({**percentiles(times[0]), "errors": errors[0], "rounds": rounds},
+            {**percentiles(times[1]), "errors": errors[1], "rounds": rounds})
+
+
+def read_and_hash_rate(path: Path, repeat: int = 3) -> dict[str, Any]:
+    """Records per second Python alone reads a JSON export and hashes each
+    record (its canonical JSON, SHA-256): the reading and the recognising
+    of a gather with nothing around them. The median of ``repeat`` passes."""
+    passes = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        records = json.loads(path.read_bytes())
+        for record in records:
+            hashlib.sha256(json.dumps(record, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
+        passes.append(time.perf_counter() - started)
+    seconds = statistics.median(passes)
+    return {"records": len(records), "seconds": seconds, "records_per_second": len(records) / seconds,
+            "passes": passes}
+
+
+def select_rate(connection, sql: str, repeat: int = 3) -> dict[str, Any]:
+    """Seconds PostgreSQL takes to hand over the rows of ``sql`` (median of
+    ``repeat`` runs), and how many rows."""
+    cursor = connection.cursor()
+    passes, rows = [], 0
+    for _ in range(repeat):
+        started = time.perf_counter()
+        cursor.execute(sql)
+        rows = len(cursor.fetchall())
+        passes.append(time.perf_counter() - started)
+    connection.rollback()
+    return {"rows": rows, "seconds": statistics.median(passes), "passes": passes}
 
 
 @contextlib.contextmanager
@@ -98,27 +152,35 @@ class SolrSelect:
         return {**percentiles(times), "errors": errors}
 
 
-def solr_update_rate(core_url: str, documents: list[dict[str, Any]], batch: int) -> dict[str, float]:
+def solr_update_rate(core_url: str, documents: list[dict[str, Any]], batch: int,
+                     repeat: int = 1) -> dict[str, Any]:
     """Documents per second Solr takes on /update for these documents in
-    batches of ``batch`` (JSON, as pysolr sends them), one commit at the end."""
+    batches of ``batch`` (JSON, as pysolr sends them), one commit at the end.
+    With ``repeat`` above one the same documents are sent again (each pass
+    replaces the last's, the same work) and the median pass counts: a short
+    measurement on a shared machine is otherwise at the mercy of one slow
+    second."""
     parts = urllib.parse.urlsplit(core_url.rstrip("/"))
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=300)
     bodies = [json.dumps(documents[start:start + batch], default=str).encode("utf-8")
               for start in range(0, len(documents), batch)]
-    started = time.perf_counter()
-    for body in bodies:
-        connection.request("POST", f"{parts.path}/update?commit=false", body,
-                           {"Content-Type": "application/json"})
-        response = connection.getresponse()
-        response.read()
-        if response.status != 200:
-            raise RuntimeError(f"Solr refused a batch: HTTP {response.status}")
-    connection.request("GET", f"{parts.path}/update?commit=true&waitSearcher=true")
-    connection.getresponse().read()
-    seconds = time.perf_counter() - started
+    passes = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        for body in bodies:
+            connection.request("POST", f"{parts.path}/update?commit=false", body,
+                               {"Content-Type": "application/json"})
+            response = connection.getresponse()
+            response.read()
+            if response.status != 200:
+                raise RuntimeError(f"Solr refused a batch: HTTP {response.status}")
+        connection.request("GET", f"{parts.path}/update?commit=true&waitSearcher=true")
+        connection.getresponse().read()
+        passes.append(time.perf_counter() - started)
     connection.close()
+    seconds = statistics.median(passes)
     return {"documents": len(documents), "batch": batch, "seconds": seconds,
-            "documents_per_second": len(documents) / seconds}
+            "documents_per_second": len(documents) / seconds, "passes": passes}
 
 
 def copy_rows_rate(connection, tables: dict[str, str]) -> dict[str, Any]:

@@ -33,9 +33,11 @@ def figure(name: str, value: float, unit: str, *, better: str, stock: float | No
     if stock:
         row["stock"] = stock
         row["ratio"] = round(value / stock, 2)
-    if limit:
+    if limit is not None:
+        # A count whose limit is none at all (a page's Solr calls against an
+        # action that makes none) has no share: of_limit stays empty.
         row["limit"] = limit
-        row["of_limit"] = round(value / limit, 3)
+        row["of_limit"] = round(value / limit, 3) if limit else None
         row["limit_of"] = limit_of
     if target:
         row["target"] = target

@@ -201,11 +201,21 @@ def build_documents(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> list[
     # before_dataset_index then find these in the session, not by a query each.
     ids = [default["id"] for default, _custom in pairs]
     held = model.Session.query(model.Package).filter(model.Package.id.in_(ids)).all()
-    with compat.collected_solr_adds(docs), _harvest_origins_of(ids):
+    with compat.collected_solr_adds(docs), _harvest_origins_of(ids), _download_counts_of(ids):
         for default, custom in pairs:
             package_index.update_dict(dict(default, with_custom_schema=custom), defer_commit=True)
     del held
     return docs
+
+
+def _download_counts_of(ids: list[str]) -> contextlib.AbstractContextManager:
+    """The portal's documents carry each product's download count: read for
+    the whole batch in one query, not one per document."""
+    if not plugins.plugin_loaded("shanghai_portal"):
+        return contextlib.nullcontext()
+    from ckanext.shanghai.portal import downloads
+
+    return downloads.counts_for(ids)
 
 
 @contextlib.contextmanager

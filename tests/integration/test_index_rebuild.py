@@ -105,3 +105,20 @@ def test_a_failing_worker_ends_the_rebuild_within_seconds_with_the_reason(ckan_i
     # start, and no worker is left running.
     assert seconds < 60
     assert group_gone(group)
+
+
+def test_a_rebuilt_index_keeps_the_most_downloaded_order(ckan_ini):
+    from ckanext.shanghai.portal import downloads
+
+    quiet, popular, read_once = products(3)
+    for _ in range(3):
+        downloads.record_download(popular["id"], popular["resources"][0]["id"] if popular["resources"] else "r1")
+    downloads.record_download(read_once["id"], "r2")
+    empty_the_index()
+
+    code, _out, err, _, _ = rebuild_command(ckan_ini)
+    assert code == 0, err[-3000:]
+    # The home page's "most downloaded" list asks the index in this order.
+    ranked = helpers.call_action("package_search", q="*:*", fq="downloads_total:[1 TO *]",
+                                 sort="downloads_total desc")["results"]
+    assert [d["id"] for d in ranked] == [popular["id"], read_once["id"]]

@@ -3,8 +3,11 @@ to that resource's count for the day (table shanghai_download), and the
 product is reindexed so its count sorts."""
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as dt
 import logging
+from typing import Iterable, Iterator
 
 import sqlalchemy as sa
 from flask import request
@@ -14,8 +17,12 @@ import ckan.plugins.toolkit as tk
 
 log = logging.getLogger(__name__)
 
-__all__ = ["record_download", "package_downloads", "downloads_by_day", "total_downloads",
+__all__ = ["record_download", "package_downloads", "counts_for", "downloads_by_day", "total_downloads",
            "record_downloads", "reindex_package"]
+
+# The counts of the packages a batch is indexing, read in one query (see counts_for).
+_batch_counts: contextvars.ContextVar[dict[str, int] | None] = contextvars.ContextVar(
+    "shanghai_download_counts", default=None)
 
 
 def record_download(package_id: str, resource_id: str, day: dt.date | None = None) -> None:
@@ -28,9 +35,28 @@ def record_download(package_id: str, resource_id: str, day: dt.date | None = Non
 
 
 def package_downloads(package_id: str) -> int:
+    known = _batch_counts.get()
+    if known is not None and package_id in known:
+        return known[package_id]
     return int(model.Session.execute(sa.text(
         "select coalesce(sum(count), 0) from shanghai_download where package_id = :id"
     ), {"id": package_id}).scalar() or 0)
+
+
+@contextlib.contextmanager
+def counts_for(package_ids: Iterable[str]) -> Iterator[None]:
+    """Within the block, ``package_downloads`` answers for these packages
+    from one query made here, instead of one query each (a batch of Solr
+    documents being built asks for every package's count)."""
+    ids = list(package_ids)
+    rows = dict(model.Session.execute(sa.text(
+        "select package_id, sum(count) from shanghai_download where package_id = any(:ids) group by package_id"
+    ), {"ids": ids}).fetchall()) if ids else {}
+    token = _batch_counts.set({package_id: int(rows.get(package_id) or 0) for package_id in ids})
+    try:
+        yield
+    finally:
+        _batch_counts.reset(token)
 
 
 def total_downloads() -> int:
