@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import urllib.parse
+import urllib.request
 
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
@@ -265,3 +266,151 @@ def test_product_page_shows_only_filled_fields_and_its_department(portal, browse
     assert "no description" not in department
     summary = browser.find_element(By.CSS_SELECTOR, "#organization-info .description").text
     assert ("publishes" in summary) if language == "en" else ("在本平台开放" in summary or "。" in summary)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_product_page_is_described_linked_and_shared(portal, browser, page_urls, language):
+    """Search engines and link previews read the product's own description,
+    its canonical address and its address in the other language; a Chinese
+    reader shares by WeChat (the page's QR code, drawn by the portal) or
+    Weibo, an English reader by X or Facebook."""
+    import segno
+
+    base, path = portal["base"], page_urls["product"]
+    product = api(base, "package_show", id=path.rsplit("/", 1)[-1])
+    url = base + LANGUAGES[language] + path
+    open_page(browser, url)
+
+    def head(selector, attribute="content"):
+        return browser.find_element(By.CSS_SELECTOR, selector).get_attribute(attribute)
+
+    description = head("meta[name=description]")
+    assert description and description[:12] in re.sub(r"\s+", " ", product["notes"])
+    assert head("link[rel=canonical]", "href") == url
+    assert head("link[rel=alternate][hreflang=zh-Hans]", "href") == base + path
+    assert head("link[rel=alternate][hreflang=en]", "href") == base + "/en" + path
+    assert head("link[rel=alternate][hreflang=x-default]", "href") == base + path
+    assert head("meta[property='og:title']") == product["title"]
+    assert head("meta[property='og:description']") == description
+    assert head("meta[property='og:url']") == url
+    assert head("meta[property='og:locale']") == ("zh_CN" if language == "zh" else "en_US")
+    share = [a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, "#sh-share a")]
+    if language == "zh":
+        assert len(share) == 1 and share[0].startswith("https://service.weibo.com/share/share.php?url=")
+        qr = head("#sh-wechat img", "src")
+        assert qr == segno.make(url, error="m").svg_data_uri(scale=3, border=2)
+        assert "微信" in browser.find_element(By.ID, "sh-wechat").text
+    else:
+        assert [link.split("/")[2] for link in share] == ["x.com", "www.facebook.com"]
+        assert not browser.find_elements(By.ID, "sh-wechat")
+
+
+def test_the_sitemap_lists_every_public_product_once(portal):
+    sitemap = urllib.request.urlopen(portal["base"] + "/sitemap.xml", timeout=60).read().decode()
+    listed = re.findall(r"<loc>([^<]+)</loc>", sitemap)
+    products = api(portal["base"], "package_search", rows=1000, fl="name,dataset_type")["results"]
+    for product in products:
+        assert f"{portal['base']}/{product['dataset_type']}/{product['name']}" in listed, product["name"]
+    assert len(listed) == len(set(listed))
+
+
+def test_a_citizen_applies_for_conditional_data_by_keyboard_alone(portal, browser):
+    """Sign in and apply for a conditionally open product with the keyboard
+    only: Tab to each control, type, Space on the agreement, Enter to send."""
+    import datetime as dt
+    import secrets
+
+    base, token = portal["base"], portal["admin"]["token"]
+    password = secrets.token_urlsafe(12)
+    api(base, "user_create", token, {"name": "keyboard-citizen", "email": "keyboard-citizen@localhost",
+                                      "password": password})
+    product = next(p for p in api(base, "package_search", fq="+open_condition:conditional", rows=20)["results"]
+                   if p["title"] != "双公示-行政处罚结果信息")
+    browser.delete_all_cookies()
+    open_page(browser, f"{base}/{product['type']}/{product['name']}")
+
+    def tab_to(element_id, most=150):
+        for _ in range(most):
+            ActionChains(browser).send_keys(Keys.TAB).perform()
+            if browser.switch_to.active_element.get_attribute("id") == element_id:
+                return
+        raise AssertionError(f"#{element_id} is not reachable by Tab on {browser.current_url}")
+
+    def type_keys(*keys):
+        ActionChains(browser).send_keys(*keys).perform()
+
+    try:
+        tab_to("sh-apply-login")
+        type_keys(Keys.ENTER)
+        WebDriverWait(browser, 30).until(lambda d: "/user/login" in d.current_url)
+        tab_to("field-login")
+        type_keys("keyboard-citizen")
+        tab_to("field-password", 5)
+        type_keys(password, Keys.ENTER)
+        WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.ID, "sh-apply-form"))
+        tab_to("field-purpose")
+        type_keys("统计本市相关行业的分布")
+        tab_to("field-intended-use", 3)
+        type_keys("课题组内部分析，只发布汇总数")
+        tab_to("field-applicant-org", 3)
+        type_keys("同济大学")
+        tab_to("field-period-end", 3)
+        until = dt.date.today() + dt.timedelta(days=30)
+        # The date's fields come in the browser's locale order (month and
+        # day move on after two digits; the year takes up to six).
+        order = browser.execute_script("""
+            return new Intl.DateTimeFormat().formatToParts(new Date(2026, 11, 31))
+              .map(p => p.type).filter(t => ['year', 'month', 'day'].includes(t));""")
+        for part in order:
+            if part == "year":
+                type_keys(f"{until.year:04d}", Keys.ARROW_RIGHT)
+            else:
+                type_keys(f"{getattr(until, part):02d}")
+        assert browser.find_element(By.ID, "field-period-end").get_attribute("value") == until.isoformat()
+        tab_to("field-accept", 10)
+        type_keys(Keys.SPACE)
+        assert browser.find_element(By.ID, "field-accept").is_selected()
+        tab_to("sh-apply-submit", 5)
+        type_keys(Keys.ENTER)
+        WebDriverWait(browser, 30).until(lambda d: "/access/request/" in d.current_url)
+        assert browser.find_element(By.ID, "sh-request").text
+    finally:
+        open_page(browser, base + "/user/_logout")
+        browser.delete_all_cookies()
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_signed_in_citizen_pages_speak_one_language_and_pass_axe(portal, browser, catalog_data, axe_source,
+                                                                 screenshot, language):
+    """The conditional-access pages a signed-in citizen sees: a conditional
+    product, its application form, the citizen's own requests."""
+    import secrets
+
+    base, token = portal["base"], portal["admin"]["token"]
+    name = f"walking-citizen-{language}"
+    password = secrets.token_urlsafe(12)
+    api(base, "user_create", token, {"name": name, "email": f"{name}@localhost", "password": password})
+    product = api(base, "package_search", fq="+open_condition:conditional", rows=1)["results"][0]
+    prefix = LANGUAGES[language]
+    browser.delete_all_cookies()
+    open_page(browser, base + "/user/login")
+    browser.find_element(By.ID, "field-login").send_keys(name)
+    browser.find_element(By.ID, "field-password").send_keys(password)
+    browser.find_element(By.ID, "field-password").submit()
+    WebDriverWait(browser, 30).until(lambda d: "/user/login" not in d.current_url)
+    problems = []
+    try:
+        for kind, path in (("conditional-product", f"/{product['type']}/{product['name']}"),
+                           ("apply", f"/dataset/{product['name']}/apply"), ("my-requests", "/access/mine")):
+            url = base + prefix + path
+            open_page(browser, url)
+            screenshot(f"{kind}-{language}")
+            found = [f"text in the other language: {chunk!r}" for chunk in other_language_text(
+                browser.execute_script(VISIBLE_TEXT), language, catalog_data)]
+            found += [f"console: {message}" for message in console_errors(browser)]
+            found += [f"axe: {violation}" for violation in axe_violations(browser, axe_source)]
+            problems += [f"{kind} {url}: {problem}" for problem in found]
+    finally:
+        open_page(browser, base + "/user/_logout")
+        browser.delete_all_cookies()
+    assert not problems, "\n  ".join(problems)

@@ -24,7 +24,7 @@ def portal(environ, start_response):
     elif path == "/tiny":
         response = Response("ok", mimetype="text/html")
     else:
-        response = Response(PAGE, mimetype="text/html")
+        response = Response(PAGE, mimetype="text/html", headers={"Vary": "Cookie"})
     return response(environ, start_response)
 
 
@@ -55,6 +55,7 @@ def test_a_page_is_gzipped_but_not_cached_as_static():
     response = get("/dataset/")
     assert response.headers["Content-Encoding"] == "gzip"
     assert gzip.decompress(response.data).decode() == PAGE
+    assert response.headers["Vary"] == "Cookie, Accept-Encoding"
     assert "max-age=31536000" not in response.headers.get("Cache-Control", "")
 
 

@@ -19,7 +19,7 @@ __all__ = [
     "sh_freshness", "sh_choice_label", "sh_datastore_preview", "sh_load_status",
     "sh_package_downloads", "sh_apps_using", "sh_products_of_app", "sh_harvest_health",
     "sh_api_examples", "sh_site_url", "sh_error_text", "sh_has_value", "sh_department_summary",
-    "sh_page_styles", "sh_page_meta", "sh_qr_data_uri", "sh_share_links",
+    "sh_optional_assets", "sh_page_meta", "sh_qr_data_uri", "sh_share_links",
     "sh_asset_url",
 ]
 
@@ -263,8 +263,8 @@ _FORM_VIEWS = {"new", "edit", "new_resource", "edit_resource", "resource_edit", 
                "edit_view", "member_new", "manage_members", "bulk_process", "register", "dictionary"}
 
 
-def sh_page_styles() -> set[str]:
-    """Which optional stylesheets this page needs: ``activity`` (activity
+def sh_optional_assets() -> set[str]:
+    """Which optional bundles (stylesheets, scripts) this page needs: ``activity`` (activity
     streams), ``harvest`` (harvest sources and jobs), ``forms`` (forms)."""
     endpoint = request.endpoint or ""
     blueprint, _, view = endpoint.rpartition(".")

@@ -134,8 +134,9 @@ class Delivery:
         headers = self._cache_headers(path, status, headers, versioned)
         if encoded:
             headers.append(("Content-Encoding", "gzip"))
-        if not any(n.lower() == "vary" for n, _ in headers):
-            headers.append(("Vary", "Accept-Encoding"))
+        vary = [v.strip() for n, value in headers if n.lower() == "vary" for v in value.split(",") if v.strip()]
+        headers = [(n, v) for n, v in headers if n.lower() != "vary"]
+        headers.append(("Vary", ", ".join(vary + [v for v in ("Accept-Encoding",) if v not in vary])))
         headers.append(("Content-Length", str(len(body))))
         start_response(status, headers)
         return [] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
