@@ -52,7 +52,8 @@ SHARED_WORDS = {
     "python", "fq", "rows", "q", "wechat", "action",
 }
 CJK = re.compile(r"[\u3400-\u9fff\u3000-\u303f\uff01-\uff5e]")
-WORD = re.compile(r"(?<![\w./@:=&?-])[A-Za-z]{2,}(?:'[a-z]+)?(?![\w./@:=&?-])")
+# An English word; not a part of an address, file name or identifier.
+WORD = re.compile(r"(?<![\w/@:=&?.])[A-Za-z]{2,}(?:'[a-z]+)?(?![\w/@:=&?]|\.\w)")
 
 # Visible text and the text a screen reader reads, chunk by chunk, outside
 # code samples and outside elements marked as another language.
@@ -312,6 +313,10 @@ def test_the_sitemap_lists_every_public_product_once(portal):
     for product in products:
         assert f"{portal['base']}/{product['dataset_type']}/{product['name']}" in listed, product["name"]
     assert len(listed) == len(set(listed))
+    product = products[0]
+    address = f"{portal['base']}/{product['dataset_type']}/{product['name']}"
+    assert f'hreflang="en" href="{portal["base"]}/en/{product["dataset_type"]}/{product["name"]}"' in sitemap
+    assert f'<loc>{address}</loc><xhtml:link rel="alternate" hreflang="zh-Hans" href="{address}"/>' in sitemap
 
 
 def test_a_citizen_applies_for_conditional_data_by_keyboard_alone(portal, browser):
@@ -405,8 +410,9 @@ def test_signed_in_citizen_pages_speak_one_language_and_pass_axe(portal, browser
             url = base + prefix + path
             open_page(browser, url)
             screenshot(f"{kind}-{language}")
+            # The citizen's own name is data too.
             found = [f"text in the other language: {chunk!r}" for chunk in other_language_text(
-                browser.execute_script(VISIBLE_TEXT), language, catalog_data)]
+                browser.execute_script(VISIBLE_TEXT), language, catalog_data + "\n" + name)]
             found += [f"console: {message}" for message in console_errors(browser)]
             found += [f"axe: {violation}" for violation in axe_violations(browser, axe_source)]
             problems += [f"{kind} {url}: {problem}" for problem in found]

@@ -46,3 +46,12 @@ def test_every_string_is_chinese_and_keeps_only_known_placeholders():
         for string in strings:
             assert re.search(r"[\u4e00-\u9fff]", string), message.id
             assert set(PLACEHOLDER.findall(string)) <= allowed, message.id
+
+
+def test_the_javascript_catalog_answers_every_spelling_of_a_locale():
+    """CKAN's scripts ask /api/i18n/ with the page's BCP-47 tag
+    (zh-Hans-CN); CKAN itself knows only zh_Hans_CN."""
+    from ckanext.shanghai.web.i18n import spellings
+
+    assert {"zh_Hans_CN", "zh-Hans-CN", "zh_Hans-CN", "zh-hans-cn"} <= spellings("zh_Hans_CN")
+    assert spellings("en") == {"en"}

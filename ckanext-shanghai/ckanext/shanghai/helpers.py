@@ -45,7 +45,7 @@ _APPLICATION = {"one": ("数据应用", "Data application"), "many": ("数据应
 _PRODUCT = {"one": ("数据产品", "Data product"), "many": ("数据产品", "Data products"),
             "search": ("搜索数据产品", "Search data products"),
             "none": ("该数据产品暂无描述。", "This data product has no description.")}
-_MANY = {"breadcrumb", "content tab", "facet label", "main nav", "page title", "my label"}
+_MANY = {"breadcrumb", "content tab", "facet label", "main nav", "page title"}
 # Types CKAN or other plugins name themselves.
 _NOT_OURS = {"dataset", "harvest"}
 
@@ -66,6 +66,8 @@ def humanize_entity_type(next_helper, entity_type: str, object_type: str, purpos
         return sh_t(*names["none"])
     if purpose in _MANY:
         return sh_t(*names["many"])
+    if purpose == "my label":
+        return sh_t("我的" + names["many"][0], "My " + names["many"][1].lower())
     if purpose in ("add link", "create label", "create title"):
         return sh_t("新建" + names["one"][0], "New " + names["one"][1].lower())
     if purpose in ("edit label", "update label"):

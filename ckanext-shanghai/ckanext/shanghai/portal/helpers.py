@@ -253,8 +253,9 @@ def sh_department_summary(organization: dict) -> str:
     count = organization.get("package_count")
     if sh_is_english():
         text = f"{title} ({kind.lower()})" if kind else title
-        return text + (f" publishes {count} data products on this portal." if count is not None
-                       else " publishes its data products on this portal.")
+        if count is None:
+            return text + " publishes its data products on this portal."
+        return text + f" publishes {count} data product{'' if count == 1 else 's'} on this portal."
     text = f"{title}（{kind}）" if kind else title
     return text + (f"在本平台开放 {count} 个数据产品。" if count is not None else "在本平台开放数据产品。")
 
