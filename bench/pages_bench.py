@@ -79,16 +79,21 @@ def load_demo(base: str, ini: Path, records: int, work: Path) -> None:
     subprocess.run([ckan, "-c", str(ini), "shanghai", "demo", str(export), "--tables", str(TABLES)],
                    check=True, capture_output=True, text=True, cwd=ROOT)
     deadline = time.monotonic() + 1800
+    last, steady_since = -1, time.monotonic()
     while time.monotonic() < deadline:
         try:
             apps = api(base, "package_search", fq="+dataset_type:application", rows=0)["count"]
             products = api(base, "package_search", rows=0)["count"]
             loaded = api(base, "package_search", fq="res_url:*download*", rows=0)["count"]
-            if apps >= 3 and products >= len(chosen) * 0.9 and loaded >= 5:
-                time.sleep(20)  # the DataStore loads finish after the resources appear
-                return
         except OSError:
-            pass
+            time.sleep(10)
+            continue
+        if products != last:
+            last, steady_since = products, time.monotonic()
+        # Done when the applications and tables are there and the harvest
+        # has added nothing for a minute (some records are rejected).
+        if apps >= 3 and loaded >= 5 and products and time.monotonic() - steady_since >= 60:
+            return
         time.sleep(10)
     raise SystemExit("the demo did not load within 30 minutes (see .local/bench/logs/pages-*.log)")
 
