@@ -19,7 +19,7 @@ __all__ = [
     "sh_freshness", "sh_choice_label", "sh_datastore_preview", "sh_load_status",
     "sh_package_downloads", "sh_apps_using", "sh_products_of_app", "sh_harvest_health",
     "sh_api_examples", "sh_site_url", "sh_error_text", "sh_has_value", "sh_department_summary",
-    "sh_optional_assets", "sh_page_meta", "sh_qr_data_uri", "sh_share_links",
+    "sh_optional_assets", "sh_page_meta", "sh_qr_svg", "sh_share_links",
     "sh_asset_url",
 ]
 
@@ -318,12 +318,16 @@ def sh_page_meta(pkg: dict | None = None, group: dict | None = None) -> dict:
     }
 
 
-def sh_qr_data_uri(url: str) -> str:
-    """A QR code of ``url`` as an SVG data URI, drawn here (segno), for
-    WeChat's "scan to share"."""
+def sh_qr_svg(url: str, label: str):
+    """A QR code of ``url`` as inline SVG with ``label`` as its name, drawn
+    here (segno), for WeChat's "scan to share" (inline, not a data: URI,
+    which the page's script checks treat as a way in)."""
     import segno
+    from markupsafe import Markup
 
-    return segno.make(url, error="m").svg_data_uri(scale=3, border=2)
+    # segno escapes the title and draws only paths from the URL's bits.
+    svg = segno.make(url, error="m").svg_inline(scale=3, border=2, title=label)
+    return Markup(svg.replace("<svg ", '<svg role="img" ', 1))
 
 
 def sh_share_links(url: str, title: str) -> list[dict]:
