@@ -59,6 +59,11 @@ setup(
         "xlrd==2.0.2",
         "defusedxml==0.7.1",
         "pypinyin==0.55.0",
+        # Pages on a phone: the WeChat share QR code (SVG, drawn locally),
+        # minified bundles (ckanext.shanghai.web.delivery).
+        "segno==1.6.6",
+        "rcssmin==1.3.0",
+        "rjsmin==1.3.0",
     ],
     entry_points={
         "ckan.plugins": [

@@ -9,8 +9,9 @@ import tempfile
 from pathlib import Path
 
 from stack.profiles import (
-    BROWSER_PACKAGES, ECHARTS_INTEGRITY, ECHARTS_TARGET, ECHARTS_VERSION, LAUNCHER_POM,
-    LAUNCHER_SOURCE, LOCAL, Profile, ROOT, VENV, VENV_BIN, fail, say,
+    AXE_INTEGRITY, AXE_TARGET, AXE_VERSION, BROWSER_PACKAGES, ECHARTS_INTEGRITY, ECHARTS_TARGET,
+    ECHARTS_VERSION, LAUNCHER_POM, LAUNCHER_SOURCE, LIGHTHOUSE_DIR, LIGHTHOUSE_VERSION, LOCAL, Profile, ROOT,
+    VENV, VENV_BIN, fail, say,
 )
 
 
@@ -110,32 +111,57 @@ def ensure_solr_classpath() -> Path:
     return solr_build
 
 
-def ensure_echarts() -> None:
-    """Vendor echarts.min.js from the pinned npm tarball, integrity checked."""
-    stamp = ECHARTS_TARGET.with_suffix(".version")
-    if ECHARTS_TARGET.exists() and stamp.exists() and stamp.read_text() == ECHARTS_INTEGRITY:
+def vendor_from_npm(package: str, version: str, integrity: str, member: str, target: Path) -> None:
+    """Copy one file of a pinned npm tarball to ``target``, the tarball's
+    integrity checked (``npm view PACKAGE@VERSION dist.integrity``)."""
+    stamp = target.with_suffix(".version")
+    if target.exists() and stamp.exists() and stamp.read_text() == integrity:
         return
-    say(f"fetching Apache ECharts {ECHARTS_VERSION} from the npm registry")
+    say(f"fetching {package} {version} from the npm registry")
     import base64
     import tarfile
     with tempfile.TemporaryDirectory() as work:
-        subprocess.run(["npm", "pack", f"echarts@{ECHARTS_VERSION}", "--silent"], cwd=work, check=True,
+        subprocess.run(["npm", "pack", f"{package}@{version}", "--silent"], cwd=work, check=True,
                        stdout=subprocess.DEVNULL)
-        tarball = Path(work) / f"echarts-{ECHARTS_VERSION}.tgz"
+        tarball = Path(work) / f"{package}-{version}.tgz"
         digest = "sha512-" + base64.b64encode(hashlib.sha512(tarball.read_bytes()).digest()).decode()
-        if digest != ECHARTS_INTEGRITY:
-            fail(f"echarts-{ECHARTS_VERSION}.tgz has integrity {digest}, expected {ECHARTS_INTEGRITY}")
+        if digest != integrity:
+            fail(f"{package}-{version}.tgz has integrity {digest}, expected {integrity}")
         with tarfile.open(tarball) as archive:
-            member = archive.extractfile("package/dist/echarts.min.js")
-            ECHARTS_TARGET.parent.mkdir(parents=True, exist_ok=True)
-            ECHARTS_TARGET.write_bytes(member.read())
-    stamp.write_text(ECHARTS_INTEGRITY)
+            content = archive.extractfile(f"package/{member}")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content.read())
+    stamp.write_text(integrity)
+
+
+def ensure_echarts() -> None:
+    """Vendor echarts.min.js for the statistics page."""
+    vendor_from_npm("echarts", ECHARTS_VERSION, ECHARTS_INTEGRITY, "dist/echarts.min.js", ECHARTS_TARGET)
+
+
+def ensure_axe() -> None:
+    """axe-core for the browser tests' accessibility audit, in the project's
+    state (.local/), so that no test fetches it."""
+    vendor_from_npm("axe-core", AXE_VERSION, AXE_INTEGRITY, "axe.min.js", AXE_TARGET)
+
+
+def ensure_lighthouse() -> None:
+    """npm lighthouse for `make bench BENCH=pages`, in the project's state."""
+    stamp = LIGHTHOUSE_DIR / ".installed"
+    if stamp.exists() and stamp.read_text() == LIGHTHOUSE_VERSION:
+        return
+    say(f"installing lighthouse {LIGHTHOUSE_VERSION} from the npm registry into {LIGHTHOUSE_DIR.relative_to(ROOT)}")
+    LIGHTHOUSE_DIR.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["npm", "install", "--silent", "--no-audit", "--no-fund", "--prefix", str(LIGHTHOUSE_DIR),
+                    f"lighthouse@{LIGHTHOUSE_VERSION}"], check=True, stdout=subprocess.DEVNULL)
+    stamp.write_text(LIGHTHOUSE_VERSION)
 
 
 def install(profile: Profile, dev: bool, browser: bool = False, load_tool: bool = False) -> None:
     wanted = {"gcc": "gcc", "pg_config": "libpq-dev"}
     if load_tool:
         wanted["wrk"] = "wrk"
+        wanted.update(BROWSER_PACKAGES)  # Lighthouse drives Debian's chromium
     if not profile.database_url:
         wanted["postgres"] = "postgresql"
     if not profile.redis_url:
@@ -148,5 +174,9 @@ def install(profile: Profile, dev: bool, browser: bool = False, load_tool: bool 
     ensure_debian_packages(wanted)
     ensure_venv(dev)
     ensure_echarts()
+    if browser:
+        ensure_axe()
+    if load_tool:
+        ensure_lighthouse()
     if not profile.solr_url:
         ensure_solr_classpath()

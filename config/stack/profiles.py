@@ -43,6 +43,14 @@ PLUGINS = ("shanghai scheming_datasets scheming_organizations harvest ckan_harve
 ECHARTS_VERSION = "5.6.0"
 ECHARTS_INTEGRITY = "sha512-oTbVTsXfKuEhxftHqL5xprgLoc0k7uScAwtryCgWF6hPYFLRwOUHiFmHGCBKP5NPFNkDVopOieyUqYGH8Fa3kA=="
 ECHARTS_TARGET = ROOT / "ckanext-shanghai" / "ckanext" / "shanghai" / "assets" / "vendor" / "echarts.min.js"
+# axe-core, the accessibility rules the browser tests run on every page type
+# (npm view axe-core@4.11.0 dist.integrity); kept in the project's state.
+AXE_VERSION = "4.11.0"
+AXE_INTEGRITY = "sha512-ilYanEU8vxxBexpJd8cWM4ElSQq4QctCLKih0TSfjIfCQTeyH/6zVrmIJfLPrKTKJRbiG+cfnZbQIjAlJmF1jQ=="
+AXE_TARGET = LOCAL / "npm" / "axe-core" / "axe.min.js"
+# Lighthouse for `make bench BENCH=pages` (bench/pages_bench.py).
+LIGHTHOUSE_VERSION = "12.8.2"
+LIGHTHOUSE_DIR = LOCAL / "npm" / "lighthouse"
 
 
 def say(message: str) -> None:

@@ -99,7 +99,10 @@ def portal(ckan_ini, tmp_path_factory):
 
         wait_for(demo_loaded, "the demo (harvest, tables in the DataStore, applications)", 600, 5)
         department = api(base, "organization_list", all_fields=True, limit=1)[0]
-        private = api(base, "package_create", admin["token"], {
+        # Each browser module starts the portal afresh on the same database.
+        existing = api(base, "package_search", admin["token"], q="name:private-internal-roster",
+                       include_private=True, rows=1)["results"]
+        private = existing[0] if existing else api(base, "package_create", admin["token"], {
             "name": "private-internal-roster", "title": "内部花名册（未公开）", "private": True,
             "owner_org": department["id"], "data_domain": "health", "update_frequency": "annual",
             "open_condition": "conditional"})
@@ -128,6 +131,8 @@ def browser():
                      # Chromium refuses some ports (6000 ...) unless allowed.
                      f"--explicitly-allowed-ports={os.environ.get('SHANGHAI_TEST_PORT', '5055')}"):
         options.add_argument(argument)
+    # The console's errors, for the tests that want none.
+    options.set_capability("goog:loggingPrefs", {"browser": "SEVERE"})
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
     driver.set_page_load_timeout(90)
     yield driver

@@ -6,7 +6,7 @@ from flask import g
 import ckan.model as model
 import ckan.plugins.toolkit as tk
 
-__all__ = ["get_organization"]
+__all__ = ["get_organization", "humanize_entity_type"]
 
 
 @tk.chained_helper
@@ -34,3 +34,42 @@ def get_organization(next_helper, org: str | None = None, include_datasets: bool
                 model.Package.private.is_(False), model.Package.type != "harvest").count()
         cache[key] = found
     return cache[key]
+
+
+# The portal's own dataset types by name in each language: CKAN would make
+# English names from the types' machine names ("Application", "Civil-affairs").
+# Every department's product type is a data product.
+_APPLICATION = {"one": ("数据应用", "Data application"), "many": ("数据应用", "Data applications"),
+                "search": ("搜索数据应用", "Search data applications"),
+                "none": ("该数据应用暂无介绍。", "This data application has no description.")}
+_PRODUCT = {"one": ("数据产品", "Data product"), "many": ("数据产品", "Data products"),
+            "search": ("搜索数据产品", "Search data products"),
+            "none": ("该数据产品暂无描述。", "This data product has no description.")}
+_MANY = {"breadcrumb", "content tab", "facet label", "main nav", "page title"}
+# Types CKAN or other plugins name themselves.
+_NOT_OURS = {"dataset", "harvest"}
+
+
+@tk.chained_helper
+def humanize_entity_type(next_helper, entity_type: str, object_type: str, purpose: str):
+    """CKAN's ``h.humanize_entity_type`` (chained), with the portal's own
+    dataset types (applications, each department's products) named in the
+    page's language."""
+    if entity_type != "package" or object_type in _NOT_OURS:
+        return next_helper(entity_type, object_type, purpose)
+    from ckanext.shanghai.portal.helpers import sh_t
+
+    names = _APPLICATION if object_type == "application" else _PRODUCT
+    if purpose == "search placeholder":
+        return sh_t(*names["search"])
+    if purpose == "no description":
+        return sh_t(*names["none"])
+    if purpose in _MANY:
+        return sh_t(*names["many"])
+    if purpose == "my label":
+        return sh_t("我的" + names["many"][0], "My " + names["many"][1].lower())
+    if purpose in ("add link", "create label", "create title"):
+        return sh_t("新建" + names["one"][0], "New " + names["one"][1].lower())
+    if purpose in ("edit label", "update label"):
+        return sh_t("编辑" + names["one"][0], "Edit " + names["one"][1].lower())
+    return sh_t(*names["one"])

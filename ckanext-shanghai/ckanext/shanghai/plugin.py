@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import ckan.plugins as plugins
 import ckan.plugins.toolkit as tk
+from ckan.lib.plugins import DefaultTranslation
 
 from ckanext.shanghai import compat, search
 from ckanext.shanghai.web import csrf
 from ckanext.shanghai.web import errors
+from ckanext.shanghai.web import i18n
 from ckanext.shanghai.web import timing
 from ckanext.shanghai.logic import uploads
 
@@ -16,7 +18,7 @@ from ckanext.shanghai.logic import uploads
 @tk.blanket.cli
 @tk.blanket.actions
 @tk.blanket.helpers
-class ShanghaiPlugin(plugins.SingletonPlugin):
+class ShanghaiPlugin(plugins.SingletonPlugin, DefaultTranslation):
     """The portal: theme, validators, set-up commands and search shaping."""
 
     plugins.implements(plugins.IConfigurer)
@@ -24,6 +26,7 @@ class ShanghaiPlugin(plugins.SingletonPlugin):
     plugins.implements(plugins.IFacets, inherit=True)
     plugins.implements(plugins.IMiddleware, inherit=True)
     plugins.implements(plugins.IUploader, inherit=True)
+    plugins.implements(plugins.ITranslation)
 
     # IConfigurer
 
@@ -51,6 +54,7 @@ class ShanghaiPlugin(plugins.SingletonPlugin):
 
     def make_middleware(self, app, config):
         errors.register(app)
+        i18n.register(app)
         csrf.register(app)
         timing.register(app)
         return app
@@ -61,6 +65,11 @@ class ShanghaiPlugin(plugins.SingletonPlugin):
         # Only checks the file; CKAN's own uploader stores it.
         uploads.check_resource_upload(data_dict)
         return None
+
+    # ITranslation (i18n/: CKAN's strings its own zh_Hans_CN catalog leaves English)
+
+    def i18n_domain(self):
+        return "ckanext-shanghai"
 
     # IFacets
 

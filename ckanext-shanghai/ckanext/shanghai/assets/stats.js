@@ -1,8 +1,37 @@
 /* Charts of the statistics page (Apache ECharts, vendored at install).
-   Each chart reads its data from the JSON in the page. */
+   Each chart reads its data from the JSON in the page. ECharts is not on
+   the critical path: it is fetched once the page has loaded and a chart is
+   (nearly) in view, and the charts are drawn one per idle moment, so no
+   long task holds the page. */
 (function () {
   var holder = document.getElementById('sh-stats-data');
-  if (!holder || !window.echarts) { return; }
+  if (!holder) { return; }
+  var idle = window.requestIdleCallback || function (fn) { return setTimeout(fn, 1); };
+
+  function loadECharts(then) {
+    if (window.echarts) { then(); return; }
+    var script = document.createElement('script');
+    script.src = holder.getAttribute('data-echarts');
+    script.async = true;
+    script.onload = then;
+    document.head.appendChild(script);
+  }
+
+  function whenNearlyVisible(then) {
+    var first = document.querySelector('.sh-chart');
+    if (!first || !('IntersectionObserver' in window)) { then(); return; }
+    var observer = new IntersectionObserver(function (entries) {
+      if (entries.some(function (e) { return e.isIntersecting; })) { observer.disconnect(); then(); }
+    }, {rootMargin: '300px'});
+    observer.observe(first);
+  }
+
+  function start() {
+    whenNearlyVisible(function () { loadECharts(function () { drawAll(); }); });
+  }
+  if (document.readyState === 'complete') { start(); } else { window.addEventListener('load', start); }
+
+  function drawAll() {
   var data = JSON.parse(holder.textContent);
   var labels = JSON.parse(document.getElementById('sh-stats-labels').textContent);
   function bar(id, items, horizontal) {
@@ -28,12 +57,20 @@
       label: {formatter: '{b}: {c}'}}]});
     window.addEventListener('resize', function () { chart.resize(); });
   }
-  bar('sh-chart-departments', data.departments.slice(0, 20), true);
-  bar('sh-chart-domains', data.domains, false);
-  pie('sh-chart-open', data.open_condition);
-  pie('sh-chart-frequency', data.update_frequency);
-  bar('sh-chart-freshness', data.freshness.map(function (f) { return {name: f.label, value: f.share}; }), false);
-  (function () {
+  var steps = [
+    function () { bar('sh-chart-departments', data.departments.slice(0, 20), true); },
+    function () { bar('sh-chart-domains', data.domains, false); },
+    function () { pie('sh-chart-open', data.open_condition); },
+    function () { pie('sh-chart-frequency', data.update_frequency); },
+    function () { bar('sh-chart-freshness', data.freshness.map(function (f) { return {name: f.label, value: f.share}; }), false); },
+    downloads,
+    function () { document.body.setAttribute('data-charts-ready', 'true'); }
+  ];
+  (function next() {
+    var step = steps.shift();
+    if (step) { step(); idle(next); }
+  })();
+  function downloads() {
     var el = document.getElementById('sh-chart-downloads');
     if (!el) { return; }
     var chart = echarts.init(el, null, {renderer: 'svg'});
@@ -42,6 +79,6 @@
       yAxis: {type: 'value', name: labels.downloads, minInterval: 1},
       series: [{type: 'line', data: data.downloads.map(function (d) { return d.value; }), areaStyle: {}}]});
     window.addEventListener('resize', function () { chart.resize(); });
-  })();
-  document.body.setAttribute('data-charts-ready', 'true');
+  }
+  }
 })();

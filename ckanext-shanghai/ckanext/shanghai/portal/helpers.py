@@ -18,7 +18,9 @@ __all__ = [
     "sh_domain_counts", "sh_newest_products", "sh_most_downloaded", "sh_featured_apps",
     "sh_freshness", "sh_choice_label", "sh_datastore_preview", "sh_load_status",
     "sh_package_downloads", "sh_apps_using", "sh_products_of_app", "sh_harvest_health",
-    "sh_api_examples", "sh_site_url",
+    "sh_api_examples", "sh_site_url", "sh_error_text", "sh_has_value", "sh_department_summary",
+    "sh_optional_assets", "sh_page_meta", "sh_qr_svg", "sh_share_links",
+    "sh_asset_url",
 ]
 
 
@@ -180,3 +182,172 @@ def sh_api_examples(pkg: dict) -> list[dict]:
                          "url": f"{base}/api/3/action/datastore_search?resource_id={rid}&limit=100&offset=100"})
         break
     return examples
+
+
+# An error page's status in both languages; what it says when the view that
+# failed gave no reason of its own (Werkzeug's reasons are English only).
+_ERRORS = {
+    400: ("请求有误", "Bad request", "请求无法处理，请检查网址或表单后重试。",
+          "The request could not be understood; check the address or the form and try again."),
+    401: ("需要登录", "Sign-in required", "请先登录再访问此页面。", "Please sign in to see this page."),
+    403: ("无权访问", "Not allowed", "您没有访问此页面的权限。", "You are not allowed to see this page."),
+    404: ("页面不存在", "Page not found", "您访问的页面不存在，可能已被移动或删除。请检查网址，或从首页重新查找。",
+          "The page you asked for does not exist; it may have moved or been removed. "
+          "Check the address, or start again from the home page."),
+    405: ("请求方式不允许", "Method not allowed", "此页面不接受这种请求方式。",
+          "This page does not accept this kind of request."),
+    409: ("操作冲突", "Conflict", "该内容已被他人修改，请刷新后重试。",
+          "Someone else changed this meanwhile; reload and try again."),
+    413: ("提交的内容过大", "Too large", "提交的文件或内容超过了允许的大小。",
+          "The file or content sent is larger than allowed."),
+    429: ("请求过于频繁", "Too many requests", "请稍候再试。", "Please wait a moment and try again."),
+    500: ("服务器错误", "Server error", "服务器处理请求时出错，请稍后再试。",
+          "The server failed to answer this request; please try again later."),
+    503: ("服务暂时不可用", "Service unavailable", "服务暂时不可用，请稍后再试。",
+          "The service is unavailable for a moment; please try again later."),
+}
+
+
+def sh_error_text(code, name: str | None, content) -> dict:
+    """The title and message of an error page in the page's language.
+
+    ``content`` is kept when it is the failing view's own (already through
+    CKAN's translation); Werkzeug's stock reasons and CKAN's bare
+    "Internal server error" are replaced."""
+    from werkzeug.exceptions import default_exceptions
+
+    if isinstance(code, (list, tuple)):  # CKAN's handler passes [500] for uncaught errors
+        code = code[0] if code else 500
+    try:
+        code = int(code)
+    except (TypeError, ValueError):
+        code = 500
+    known = _ERRORS.get(code) or _ERRORS[500 if code >= 500 else 400]
+    stock = default_exceptions.get(code)
+    text = str(content or "").strip()
+    if not text or text == "Internal server error" or (stock is not None and text == stock.description):
+        text = sh_t(known[2], known[3])
+    return {"code": code, "title": f"{code} {sh_t(known[0], known[1])}", "message": text}
+
+
+def sh_has_value(value) -> bool:
+    """Whether a field has something to show (not None, blank or empty)."""
+    if value is None or not value and not isinstance(value, (int, float)):
+        return False
+    if isinstance(value, str):
+        return bool(value.strip())
+    return True
+
+
+def sh_department_summary(organization: dict) -> str:
+    """What a department without a description of its own is, in the
+    page's language: its kind and how many products it publishes."""
+    kind = ""
+    schema = tk.h.scheming_get_organization_schema("organization") or {}
+    for field in schema.get("fields", []):
+        if field["field_name"] == "department_type":
+            for choice in field.get("choices", []):
+                if choice["value"] == organization.get("department_type"):
+                    kind = search._in_language(choice["label"], search.current_language())
+    title = organization.get("title") or organization.get("name")
+    count = organization.get("package_count")
+    if sh_is_english():
+        text = f"{title} ({kind.lower()})" if kind else title
+        if count is None:
+            return text + " publishes its data products on this portal."
+        return text + f" publishes {count} data product{'' if count == 1 else 's'} on this portal."
+    text = f"{title}（{kind}）" if kind else title
+    return text + (f"在本平台开放 {count} 个数据产品。" if count is not None else "在本平台开放数据产品。")
+
+
+_FORM_VIEWS = {"new", "edit", "new_resource", "edit_resource", "resource_edit", "resources", "new_view",
+               "edit_view", "member_new", "manage_members", "bulk_process", "register", "dictionary"}
+
+
+def sh_optional_assets() -> set[str]:
+    """Which optional bundles (stylesheets, scripts) this page needs: ``activity`` (activity
+    streams), ``harvest`` (harvest sources and jobs), ``forms`` (forms)."""
+    endpoint = request.endpoint or ""
+    blueprint, _, view = endpoint.rpartition(".")
+    needs = set()
+    if blueprint == "activity" or "activity" in view or blueprint == "dashboard":
+        needs.add("activity")
+    if blueprint in ("harvest", "harvester") or "/harvest" in request.path:
+        needs.add("harvest")
+    if view in _FORM_VIEWS or request.method == "POST":
+        needs.add("forms")
+    return needs
+
+
+def _absolute(language: str, keep_query: bool = False) -> str:
+    path = sh_language_url(language)
+    if not keep_query:
+        path = path.split("?", 1)[0]
+    return sh_site_url() + path
+
+
+def sh_page_meta(pkg: dict | None = None, group: dict | None = None) -> dict:
+    """What search engines and link previews read of this page: its
+    description (the product's or department's own, else the portal's),
+    canonical address, its address in each language, Open Graph fields."""
+    from ckan.lib.helpers import markdown_extract
+
+    text = ""
+    if pkg:
+        text = pkg.get("notes") or ""
+    elif group:
+        text = group.get("description") or ""
+    description = str(markdown_extract(text, extract_length=160)) if text else ""
+    if not description and group:
+        description = sh_department_summary(group)
+    if not description:
+        description = sh_t("上海市公共数据开放平台：查找、预览和下载各部门开放的数据产品，并通过 API 获取。",
+                           "Shanghai's public data portal: find, preview and download the data products "
+                           "the city's departments publish, or fetch them through the API.")
+    title = (pkg or {}).get("title") or (group or {}).get("title") or tk.config.get("ckan.site_title")
+    english = sh_is_english()
+    return {
+        "description": description,
+        "canonical": _absolute("en" if english else "zh_Hans_CN"),
+        "alternates": [("zh-Hans", _absolute("zh_Hans_CN")), ("en", _absolute("en")),
+                       ("x-default", _absolute("zh_Hans_CN"))],
+        "og_type": "article" if pkg else "website",
+        "og_title": title,
+        "og_locale": "en_US" if english else "zh_CN",
+        "site_name": tk.config.get("ckan.site_title"),
+    }
+
+
+def sh_qr_svg(url: str, label: str):
+    """A QR code of ``url`` as inline SVG with ``label`` as its name, drawn
+    here (segno), for WeChat's "scan to share" (inline, not a data: URI,
+    which the page's script checks treat as a way in)."""
+    import segno
+    from markupsafe import Markup
+
+    # segno escapes the title and draws only paths from the URL's bits.
+    svg = segno.make(url, error="m").svg_inline(scale=3, border=2, title=label)
+    return Markup(svg.replace("<svg ", '<svg role="img" ', 1))
+
+
+def sh_share_links(url: str, title: str) -> list[dict]:
+    """Where this page can be shared: Weibo on Chinese pages (WeChat by its
+    QR code beside), X and Facebook on English ones."""
+    from urllib.parse import quote
+
+    if sh_is_english():
+        return [{"name": "X", "icon": "fa-brands fa-square-x-twitter",
+                 "url": f"https://x.com/share?url={quote(url, safe='')}"},
+                {"name": "Facebook", "icon": "fa-brands fa-facebook-square",
+                 "url": f"https://www.facebook.com/sharer.php?u={quote(url, safe='')}"}]
+    return [{"name": "新浪微博", "icon": "fa-brands fa-weibo",
+             "url": f"https://service.weibo.com/share/share.php?url={quote(url, safe='')}&title={quote(title or '', safe='')}"}]
+
+
+def sh_asset_url(name: str) -> str:
+    """The address of a webassets bundle, for a script to fetch later
+    rather than a tag that blocks the page (CKAN has no public call for it)."""
+    from ckan.lib import webassets_tools
+    from ckan.lib.helpers import url_for_static_or_external
+
+    return url_for_static_or_external(webassets_tools.env[name].urls()[0])

@@ -57,7 +57,13 @@ def sitemap():
     for name in tk.get_action("organization_list")({"ignore_auth": True}, {"all_fields": False}):
         urls.append(f"{base}/organization/{name}")
     body = ['<?xml version="1.0" encoding="UTF-8"?>',
-            '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">']
-    body += [f"<url><loc>{escape(url)}</loc></url>" for url in urls]
+            '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" '
+            'xmlns:xhtml="http://www.w3.org/1999/xhtml">']
+    # Each page with its English twin (/en/...), as the pages' hreflang links say.
+    for url in urls:
+        english = base + "/en" + url[len(base):]
+        alternates = "".join(f'<xhtml:link rel="alternate" hreflang="{lang}" href="{escape(href)}"/>'
+                             for lang, href in (("zh-Hans", url), ("en", english), ("x-default", url)))
+        body.append(f"<url><loc>{escape(url)}</loc>{alternates}</url>")
     body.append("</urlset>")
     return Response("\n".join(body), mimetype="application/xml")
