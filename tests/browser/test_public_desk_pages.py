@@ -21,7 +21,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 import ckan.model as model
 from ckan.tests import factories
 
-from portal_testing import make_department
+from conftest import api
 
 pytestmark = pytest.mark.browser
 
@@ -77,19 +77,21 @@ def text_of(browser) -> str:
 
 def test_a_request_answered_with_a_new_product_and_an_accepted_error_report(served_portal, browser):
     base, suffix = served_portal, secrets.token_hex(3)
-    department = make_department(name=f"jtw-{suffix}", title=f"上海市交通委员会{suffix}")
+    # Made through the API, as the served portal's plugins (scheming) shape them.
+    admin = factories.APIToken(user=factories.Sysadmin()["name"])["token"]
+    department = api(base, "organization_create", admin, {"name": f"jtw-{suffix}", "title": f"上海市交通委员会{suffix}",
+                                                          "department_type": "municipal-bureau"})
     password = secrets.token_urlsafe(12)
     citizen = factories.User(name=f"citizen-{suffix}", fullname="张市民", password=password)
     clerk = factories.User(name=f"clerk-{suffix}", password=password)
-    from ckan.tests import helpers
-
-    helpers.call_action("organization_member_create", id=department["id"], username=clerk["name"], role="editor")
-    wrong = factories.Dataset(owner_org=department["id"], name=f"bus-lines-{suffix}", title="上海市公交线路",
-                              data_domain="road-transport", update_frequency="monthly", open_condition="unconditional",
-                              resources=[{"url": "https://data.example.gov.cn/bus.csv", "name": "线路表"}])
-    new_product = factories.Dataset(owner_org=department["id"], name=f"chargers-{suffix}",
-                                    title="上海市公共充电桩实时状态", data_domain="road-transport",
-                                    update_frequency="realtime", open_condition="unconditional")
+    api(base, "organization_member_create", admin, {"id": department["id"], "username": clerk["name"],
+                                                    "role": "editor"})
+    product = {"owner_org": department["id"], "data_domain": "road-transport", "open_condition": "unconditional"}
+    wrong = api(base, "package_create", admin, dict(
+        product, name=f"bus-lines-{suffix}", title="上海市公交线路", update_frequency="monthly",
+        resources=[{"url": "https://data.example.gov.cn/bus.csv", "name": "线路表"}]))
+    new_product = api(base, "package_create", admin, dict(
+        product, name=f"chargers-{suffix}", title="上海市公共充电桩实时状态", update_frequency="realtime"))
 
     # The citizen asks for data and reports an error.
     log_in(browser, base, citizen["name"], password)
