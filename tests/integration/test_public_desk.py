@@ -298,13 +298,25 @@ def test_the_clock_skips_holidays_in_deadlines_and_the_league_table(world):
     assert call(world, "admin_a", "shanghai_desk_item_show", id=late["id"])["overdue"]
 
 
-def test_markdown_is_rendered_without_script(world):
+def test_script_in_items_and_answers_renders_inert_on_every_desk_page(world):
+    """The harvest XSS check's payloads and its checker, on the desk's pages."""
+    from test_harvested_xss import MARKDOWN, PAYLOAD, live_script
+
     reset_items()
-    item = request_data(world, body="<script>alert('desk')</script>[链接](javascript:alert(1)) **粗体**",
-                        title="<img src=x onerror=alert(1)>")
-    html = page(world, "anonymous", f"/desk/item/{item['id']}")
-    assert "<script>alert('desk')" not in html and "javascript:alert" not in html
-    assert "<img src=x" not in html and "<strong>粗体</strong>" in html
+    item = request_data(world, title=f"需求{PAYLOAD}"[:200], body=MARKDOWN, reason=MARKDOWN)
+    report = report_error(world, title=f"纠错{PAYLOAD}"[:200], body=MARKDOWN + "\n\n**粗体**")
+    call(world, "admin_a", "shanghai_desk_item_answer", id=item["id"], body=MARKDOWN)
+    call(world, "admin_a", "shanghai_desk_item_accept", id=report["id"], body=MARKDOWN)
+    call(world, "admin_a", "shanghai_desk_item_close", id=item["id"], reason="not_suitable", basis=PAYLOAD,
+         note=MARKDOWN)
+    pages = [("anonymous", f"/desk/item/{item['id']}"), ("anonymous", f"/desk/item/{report['id']}"),
+             ("anonymous", "/desk"), ("anonymous", "/desk/league"), ("anonymous", f"/dataset/{world['product']['name']}"),
+             ("admin_a", f"/desk/item/{report['id']}"), ("admin_a", "/desk/queue"), ("filer", "/desk/mine")]
+    for who, url in pages:
+        html = page(world, who, url)
+        assert live_script(html) == [], (url, live_script(html))
+    html = page(world, "anonymous", f"/desk/item/{report['id']}")
+    assert "<strong>粗体</strong>" in html and "xss-script" in html  # rendered Markdown; the payload as text
 
 
 # --------------------------------------------------------------------------
