@@ -156,7 +156,7 @@ def test_a_data_request_from_filing_to_a_released_product(world):
         assert 'data-organization="sthj"' in html and "100%" in html, url
 
 
-def test_an_accepted_error_report_shows_on_the_product_until_the_product_changes(world):
+def test_an_accepted_error_report_shows_on_the_product_and_in_its_flags_until_the_product_changes(world):
     reset_items()
     report = report_error(world)
     assert report["organization_id"] == world["a"]["id"] and report["error_type"] == "wrong_values"
@@ -167,11 +167,16 @@ def test_an_accepted_error_report_shows_on_the_product_until_the_product_changes
     assert accepted["accepted"] and accepted["status"] == "answered"
     html = page(world, "anonymous", product_page)
     assert 'id="sh-desk-accepted-errors"' in html and "PM2.5 单位标错" in html
+    # It counts in the product's quality flags (the quality facet).
+    flagged = call(world, "anonymous", "package_search", fq="quality_flag:public-error-report",
+                   **{"facet.field": '["quality_flag"]'})
+    assert [p["name"] for p in flagged["results"]] == [world["product"]["name"]]
     with pytest.raises(tk.ValidationError, match="已确认"):
         call(world, "editor_a", "shanghai_desk_item_accept", id=report["id"])
     # The next change of the product (as a harvest makes) takes it off the page.
     call(world, "editor_a", "package_patch", id=world["product"]["id"], notes="单位已更正为 μg/m³")
     assert 'id="sh-desk-accepted-errors"' not in page(world, "anonymous", product_page)
+    assert call(world, "anonymous", "package_search", fq="quality_flag:public-error-report")["count"] == 0
     assert call(world, "anonymous", "shanghai_desk_item_show", id=report["id"])["accepted"]
 
 

@@ -13,7 +13,7 @@ import ckan.model as model
 import ckan.plugins.toolkit as tk
 
 from ckanext.shanghai.access.policy import user_of
-from ckanext.shanghai.desk import auth, notify, store
+from ckanext.shanghai.desk import auth, notify, quality, store
 from ckanext.shanghai.desk.labels import LABELS
 from ckanext.shanghai.messages import Message, MessageText
 
@@ -450,7 +450,9 @@ def shanghai_desk_item_accept(context, data_dict):
     updated = _changed(row, store.update_item(row["id"], _OPEN, **fields))
     store.record(row["id"], "accept", actor=user, organization_id=row["organization_id"], body=body,
                  detail={"on_time": store.answered_on_time(updated)})
-    return _done(updated, user, "accepted")
+    accepted = _done(updated, user, "accepted")
+    quality.reindex(row["package_id"])
+    return accepted
 
 
 def shanghai_desk_item_close(context, data_dict):
