@@ -189,5 +189,53 @@ class ShanghaiAccessPlugin(plugins.SingletonPlugin):
         return policy.redact_package(context, pkg_dict)
 
 
+class ShanghaiDeskPlugin(plugins.SingletonPlugin):
+    """The public desk: data requests, error reports and comments, answered
+    by departments on the working-day clock; the league table."""
+
+    plugins.implements(plugins.IActions)
+    plugins.implements(plugins.IAuthFunctions)
+    plugins.implements(plugins.IBlueprint)
+    plugins.implements(plugins.ITemplateHelpers)
+    plugins.implements(plugins.IClick)
+
+    # IActions
+
+    def get_actions(self):
+        from ckanext.shanghai.desk import actions
+
+        return _public(actions)
+
+    # IAuthFunctions
+
+    def get_auth_functions(self):
+        from ckanext.shanghai.desk import auth
+
+        return _public(auth)
+
+    # IBlueprint
+
+    def get_blueprint(self):
+        from ckanext.shanghai.desk import views
+
+        return [views.shanghai_desk]
+
+    # ITemplateHelpers
+
+    def get_helpers(self):
+        from ckanext.shanghai.desk import helpers
+
+        return _public(helpers)
+
+    # IClick
+
+    def get_commands(self):
+        from ckanext.shanghai.cli import shanghai
+        from ckanext.shanghai.desk.cli import desk_remind
+
+        shanghai.add_command(desk_remind)
+        return [shanghai]
+
+
 def _public(module) -> dict:
     return {name: getattr(module, name) for name in module.__all__}

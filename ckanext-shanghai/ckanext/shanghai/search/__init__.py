@@ -37,11 +37,16 @@ QUERY_FIELDS = "name^4 title^4 tags^2 groups^2 text"
 def index_document(pkg_dict: dict[str, Any]) -> dict[str, Any]:
     """A dataset's Solr document, shaped in a fixed order: the portal's own
     fields (download counts, related products), then the text and exact
-    fields, then, last, conditional access takes out the addresses of
+    fields, then the public desk's flag of accepted error reports, then,
+    last, conditional access takes out the addresses of
     conditional products (so no earlier step can put one back)."""
     if plugins.plugin_loaded("shanghai_portal"):
         pkg_dict = _portal_fields(pkg_dict)
     pkg_dict = shape_index_document(pkg_dict)
+    if plugins.plugin_loaded("shanghai_desk"):
+        from ckanext.shanghai.desk import quality
+
+        pkg_dict = quality.flag_accepted_errors(pkg_dict)
     if plugins.plugin_loaded("shanghai_access"):
         from ckanext.shanghai.access import policy
 
