@@ -47,6 +47,9 @@ def serve() -> int:
         say(f"logs:      {profile.logs.relative_to(ROOT)}/   config: {profile.ini.relative_to(ROOT)}")
         say("Ctrl-C stops everything.")
         while True:
+            for lost in procs.replace_lost():
+                say(f"{lost} exited; the other nodes carry on; starting it again "
+                    f"(see {profile.logs.relative_to(ROOT)}/{lost}.log)")
             dead = procs.check_alive()
             if dead:
                 say(f"{dead} exited unexpectedly; see {profile.logs.relative_to(ROOT)}/{dead}.log; stopping")
@@ -65,7 +68,7 @@ def serve() -> int:
 def reset_state(profile: Profile) -> None:
     """Stop leftovers and delete a throw-away profile's service data."""
     stop_leftovers(profile)
-    for child in ("postgres", "redis", "solr", "storage"):
+    for child in ("postgres", "redis", "solr", "solr-cloud", "zookeeper", "storage"):
         path = profile.state / child
         if path.is_symlink():
             shutil.rmtree(path.resolve(), ignore_errors=True)

@@ -170,6 +170,10 @@ def install(profile: Profile, dev: bool, browser: bool = False, load_tool: bool 
         wanted.update({"java": "openjdk-17-jdk-headless", "javac": "openjdk-17-jdk-headless", "mvn": "maven"})
     if browser:
         wanted.update(BROWSER_PACKAGES)
+    if profile.solr_mode == "cloud" or dev:
+        # The balancer in front of SolrCloud's nodes (the tests start a cloud
+        # for their node-failure tier).
+        wanted["nginx"] = "nginx"
     wanted["npm"] = "npm"
     ensure_debian_packages(wanted)
     ensure_venv(dev)

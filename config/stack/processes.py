@@ -20,9 +20,13 @@ class Processes:
     def __init__(self, profile: Profile):
         self.profile = profile
         self.started: list[tuple[str, subprocess.Popen, float]] = []
+        # One of several doing the same work (a SolrCloud node): its exit
+        # does not stop the stack; `replace_lost` starts it again.
+        self.redundant: dict[str, dict] = {}
 
     def start(self, name: str, argv: list[str], *, env: dict | None = None,
-              user: str | None = None, stop_timeout: float = 20.0, cwd: Path | None = None) -> subprocess.Popen:
+              user: str | None = None, stop_timeout: float = 20.0, cwd: Path | None = None,
+              redundant: bool = False) -> subprocess.Popen:
         self.profile.logs.mkdir(parents=True, exist_ok=True)
         self.profile.run.mkdir(parents=True, exist_ok=True)
         log = open(self.profile.logs / f"{name}.log", "ab")
@@ -35,14 +39,36 @@ class Processes:
         (self.profile.run / f"{name}.pid").write_text(str(process.pid))
         # How to start it again: the fault-injection tests restart services.
         (self.profile.run / f"{name}.json").write_text(json.dumps({"argv": argv, "cwd": str(cwd or ROOT)}))
+        self.started = [entry for entry in self.started if entry[0] != name]
         self.started.append((name, process, stop_timeout))
+        if redundant:
+            self.redundant[name] = {"argv": argv, "env": env, "stop_timeout": stop_timeout, "cwd": cwd}
         return process
 
     def check_alive(self) -> str | None:
+        """The name of a process that exited and that the stack cannot do without."""
         for name, process, _ in self.started:
-            if process.poll() is not None:
+            if name not in self.redundant and process.poll() is not None:
                 return name
         return None
+
+    def replace_lost(self) -> list[str]:
+        """Start again every redundant process that exited (unless something
+        else, a test, already did); returns their names."""
+        lost = []
+        for name, process, _ in list(self.started):
+            if name not in self.redundant or process.poll() is None:
+                continue
+            try:
+                if alive(int((self.profile.run / f"{name}.pid").read_text().strip())):
+                    continue
+            except (OSError, ValueError):
+                pass
+            options = self.redundant[name]
+            self.start(name, options["argv"], env=options["env"], stop_timeout=options["stop_timeout"],
+                       cwd=options["cwd"], redundant=True)
+            lost.append(name)
+        return lost
 
     def stop_all(self) -> None:
         for name, process, timeout in reversed(self.started):

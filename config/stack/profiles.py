@@ -76,10 +76,15 @@ class Profile:
     database_url: str | None = None
     redis_url: str | None = None
     solr_url: str | None = None
+    # "single" (one Solr core) or "cloud" (ZooKeeper, several nodes, a
+    # collection of 2 shards x 2 replicas behind a balancer): SOLR_MODE.
+    solr_mode: str = "single"
     state: Path = field(init=False)
 
     def __post_init__(self):
         self.state = LOCAL / self.name
+        if self.solr_mode not in ("single", "cloud"):
+            fail(f"SOLR_MODE is {self.solr_mode!r}; it can be single or cloud")
 
     def port_variable(self, name: str) -> str:
         """The environment variable that moves this profile's port ``name``
@@ -115,6 +120,7 @@ def profile_for(name: str) -> Profile:
             database_url=os.environ.get("DATABASE_URL"),
             redis_url=os.environ.get("REDIS_URL"),
             solr_url=os.environ.get("SOLR_URL"),
+            solr_mode=os.environ.get("SOLR_MODE") or "single",
         )
     if name == "test":
         return Profile(
@@ -142,5 +148,6 @@ def profile_for(name: str) -> Profile:
             solr_core="ckan_bench",
             ini=LOCAL / "bench.ini",
             persistent=False,
+            solr_mode=os.environ.get("SOLR_MODE") or "single",
         )
     fail(f"unknown profile {name!r}")

@@ -135,6 +135,10 @@ def start_solr(profile: Profile, procs: Processes) -> str:
     if profile.solr_url:
         say("Solr: external (SOLR_URL)")
         return profile.solr_url
+    if profile.solr_mode == "cloud":
+        from stack import solrcloud
+
+        return solrcloud.start(profile, procs)
     solr_build = ensure_solr_classpath()
     home = profile.state / "solr"
     core = home / profile.solr_core
