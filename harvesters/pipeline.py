@@ -43,6 +43,15 @@ SERVICE_ERRORS = (SearchIndexError, sqlalchemy.exc.OperationalError, sqlalchemy.
 
 
 
+def find_department(name: str):
+    """The organization of a department's Chinese name, or None. An
+    organization an operator registered under another name, but with this
+    title, is the same department."""
+    return model.Group.get(mapping.department_slug(name)) or model.Session.query(model.Group).filter(
+        model.Group.title == name, model.Group.is_organization.is_(True),
+        model.Group.state == "active").order_by(model.Group.created).first()
+
+
 class DepartmentDirectory:
     """Finds or creates the organization of each department a job meets;
     one per job, so nothing lives on the plugin between runs."""
@@ -55,11 +64,7 @@ class DepartmentDirectory:
         if name in self.ids:
             return self.ids[name]
         slug = mapping.department_slug(name)
-        # An organization an operator registered under another name, but
-        # with this title, is the same department.
-        group = model.Group.get(slug) or model.Session.query(model.Group).filter(
-            model.Group.title == name, model.Group.is_organization.is_(True),
-            model.Group.state == "active").order_by(model.Group.created).first()
+        group = find_department(name)
         if group is None:
             self.ids[name] = tk.get_action("organization_create")(
                 {"user": self.user_name, "ignore_auth": True},
@@ -70,17 +75,23 @@ class DepartmentDirectory:
         return self.ids[name]
 
 
+def _places_by_mapping(source_id: str) -> bool:
+    """Whether a source's records go to the departments its mapping names
+    (a sysadmin registered it) rather than all to the source's own."""
+    source_dataset = model.Package.get(source_id)
+    creator = model.User.get(source_dataset.creator_user_id) if source_dataset.creator_user_id else None
+    return creator is None or creator.sysadmin
+
+
 def departments_for(harvest_job, site_user: str):
     """Where a job's records go. A source a sysadmin registered (the city's
     data centre, say) places each record in the department its mapping
     names; a source a department's editor or admin registered places every
     record in that department, so no department can publish in another's
     name."""
-    source_dataset = model.Package.get(harvest_job.source.id)
-    creator = model.User.get(source_dataset.creator_user_id) if source_dataset.creator_user_id else None
-    if creator is None or creator.sysadmin:
+    if _places_by_mapping(harvest_job.source.id):
         return DepartmentDirectory(site_user)
-    owner = source_dataset.owner_org
+    owner = model.Package.get(harvest_job.source.id).owner_org
     return lambda name: owner
 
 
@@ -97,6 +108,10 @@ def fail_job(harvest_job, message: Message) -> list:
 
 UNEXPECTED = Message("unexpected-error", "读取数据源时出现意外错误，本次不删除、不导入任何数据",
                      "An unexpected error occurred while reading the source; nothing is withdrawn or imported")
+
+
+IMPORT_FAILED = Message("import-failed", "写入目录时出现意外错误，该记录未导入",
+                        "An unexpected error occurred while writing the record; it was not imported")
 
 
 class MappedSourceHarvester:
@@ -172,6 +187,29 @@ class MappedSourceHarvester:
         """Fetch and import many objects at once (the fetch consumer's path)."""
         site_user = tk.get_action("get_site_user")({"ignore_auth": True}, {})["name"]
         import_objects(harvest_objects, CatalogWriter(site_user))
+
+
+def preview_source(harvester: MappedSourceHarvester, source) -> "mapping.MappingCheck":
+    """A dry run of a source as its next harvest would read it (its
+    configuration, its reader, its mapping, the gather's repeat check),
+    writing nothing: what the source page shows its editors before a run.
+
+    :param source: the ``HarvestSource``
+    :raises MessageError: when the configuration or the source cannot be read
+    """
+    config = harvester.parse_config(source.config)
+    by_mapping = _places_by_mapping(source.id)
+    with harvester.open_records(_PreviewJob(source), config, fetching.configured_limits()) as items:
+        # A department's own source files every record under that department.
+        return mapping.check_export(config["mapping"], items, department_exists=(
+            (lambda name: find_department(name) is not None) if by_mapping else (lambda name: True)))
+
+
+class _PreviewJob:
+    """What ``open_records`` reads of a job: its source."""
+
+    def __init__(self, source):
+        self.source = source
 
 
 def gather_job(harvester, job) -> "Iterable[str]":
@@ -439,6 +477,11 @@ def _import_one(obj, writer: CatalogWriter) -> bool:
     except Exception:
         model.Session.rollback()
         log.exception("harvest object %s failed to import", obj.id)
+        # Counted in the report as the stock stats count it (errored), so
+        # both say the same.
+        position = json.loads(obj.content or "{}").get("position") if obj.content else None
+        records.reject(obj.harvest_job_id, obj.guid, IMPORT_FAILED, position)
+        model.Session.commit()
         return False
 
 

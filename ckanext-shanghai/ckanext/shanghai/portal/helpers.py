@@ -18,7 +18,7 @@ __all__ = [
     "sh_domain_counts", "sh_newest_products", "sh_most_downloaded", "sh_featured_apps",
     "sh_freshness", "sh_choice_label", "sh_datastore_preview", "sh_load_status",
     "sh_package_downloads", "sh_apps_using", "sh_products_of_app", "sh_harvest_health",
-    "sh_api_examples", "sh_site_url",
+    "sh_api_examples", "sh_site_url", "sh_quality_flags",
 ]
 
 
@@ -180,3 +180,16 @@ def sh_api_examples(pkg: dict) -> list[dict]:
                          "url": f"{base}/api/3/action/datastore_search?resource_id={rid}&limit=100&offset=100"})
         break
     return examples
+
+
+def sh_quality_flags(pkg: dict) -> list[dict]:
+    """The product's quality flags for its page, in the page's language:
+    ``code``, ``label`` (the kind), ``field``, ``value`` (what the source
+    said) and ``reason`` (what was found and what was done)."""
+    from ckanext.shanghai import quality
+
+    language = search.current_language()
+    english = not language.startswith("zh")
+    return [{"code": flag["code"], "label": quality.label(flag["code"], language), "field": flag.get("field"),
+             "value": flag.get("value"), "reason": flag.get("reason_en" if english else "reason_zh") or ""}
+            for flag in quality.parse(pkg.get(quality.FIELD))]
