@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 import ckan.plugins.toolkit as tk
-from ckan.lib.navl.dictization_functions import Invalid, missing
+from ckan.lib.navl.dictization_functions import Invalid, StopOnError, missing
 from ckan.logic import validators as ckan_validators
 from ckanext.scheming.validation import scheming_validator
 
@@ -148,14 +148,11 @@ def shanghai_quality_flags(key, data, errors, context):
     harvest only. From anyone else (the form, the API) the field is dropped,
     so nobody can flag, or unflag, a product by hand; a hand edit of a
     harvested product clears them (the person answering for it has seen it)."""
-    value = data.get(key)
-    if not context.get(quality.HARVEST_CONTEXT) or value is missing or value is None:
-        data.pop(key, None)
-        return
-    flags = quality.parse(value)
+    flags = quality.parse(data.get(key)) if context.get(quality.HARVEST_CONTEXT) else []
     if not flags:
+        # As ignore_missing does: no value, and no further validator for it.
         data.pop(key, None)
-        return
+        raise StopOnError
     data[key] = json.dumps(flags, ensure_ascii=False, sort_keys=True)
 
 
