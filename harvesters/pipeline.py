@@ -22,6 +22,7 @@ from ckanext.harvest import queue as harvest_queue
 from ckanext.harvest.model import HarvestGatherError, HarvestObject, HarvestObjectExtra
 
 from ckanext.shanghai.harvesters import mapping, records, source_config
+from ckanext.shanghai import quality
 from ckanext.shanghai.files import fetching
 from ckanext.shanghai.files import readers
 from ckanext.shanghai.harvesters.mapping import MappedRecord, RecordRejected
@@ -454,7 +455,7 @@ def import_objects(harvest_objects: list, writer: CatalogWriter) -> None:
 
     if new:
         try:
-            _create_batch(new, contents, writer)
+            single += _create_batch(new, contents, writer)
         except SERVICE_ERRORS:
             model.Session.rollback()
             raise
@@ -497,8 +498,11 @@ def _finish(obj, ok: bool) -> None:
     obj.save()
 
 
-def _create_batch(objects: list, contents: dict[str, dict], writer: CatalogWriter) -> None:
+def _create_batch(objects: list, contents: dict[str, dict], writer: CatalogWriter) -> list:
+    """Create the packages of new objects in one batch; returns the objects
+    CKAN refused for optional fields only, to import one by one (salvaged)."""
     results = writer.create_many([contents[obj.id]["package"] for obj in objects])
+    retry: list = []
     finished = dt.datetime.utcnow()
     added: dict[str, int] = collections.Counter()
     imported: dict[str, list] = collections.defaultdict(list)
@@ -507,6 +511,9 @@ def _create_batch(objects: list, contents: dict[str, dict], writer: CatalogWrite
     for obj, result in zip(objects, results):
         source_id, job_id = obj.harvest_source_id, obj.harvest_job_id
         obj.import_finished = finished
+        if isinstance(result, tk.ValidationError) and salvage(contents[obj.id]["package"], result.error_dict):
+            retry.append(obj)  # refused for optional fields only: import_object salvages it
+            continue
         if isinstance(result, tk.ValidationError):
             content = contents[obj.id]
             invalid[job_id].append((obj.guid, content.get("position"),
@@ -531,6 +538,7 @@ def _create_batch(objects: list, contents: dict[str, dict], writer: CatalogWrite
     for job_id, rows in invalid.items():
         records.reject_many(job_id, rows)
     model.Session.commit()
+    return retry
 
 
 def import_object(harvest_object, writer: CatalogWriter) -> bool:
@@ -562,16 +570,28 @@ def import_object(harvest_object, writer: CatalogWriter) -> bool:
         _make_current(harvest_object, existing.id)
         model.Session.commit()
         return True
+    existing_id = existing.id if existing is not None else None
+
+    def write(data: dict) -> dict:
+        return writer.update(existing_id, data) if existing_id else writer.create(data)
+
     try:
-        if existing is not None:
-            result = writer.update(existing.id, package)
-        else:
-            result = writer.create(package)
+        result = write(package)
     except tk.ValidationError as error:
         model.Session.rollback()
-        records.reject(job_id, identity, _validation_message(error.error_dict, package), content.get("position"))
-        model.Session.commit()
-        return False
+        salvaged = salvage(package, error.error_dict)
+        result = None
+        if salvaged is not None:
+            try:
+                result = write(salvaged[0])
+            except tk.ValidationError:
+                model.Session.rollback()
+        if result is None:
+            records.reject(job_id, identity, _validation_message(error.error_dict, package),
+                           content.get("position"))
+            model.Session.commit()
+            return False
+        records.warn_many(job_id, [(identity, content.get("position"), flag) for flag in salvaged[1]])
     records.save_imported(source_id, identity, result["id"], content["content_hash"])
     # Counted by what the gather planned, not by whether the package exists:
     # after a crash between writing a new package and recording it, the
@@ -598,6 +618,35 @@ def _make_current(harvest_object, package_id: str | None) -> None:
     harvest_object.package_id = package_id
     harvest_object.current = package_id is not None
     harvest_object.add()
+
+
+# Fields a record cannot do without, whatever its schema says of them.
+_ESSENTIAL = frozenset({"name", "title", "owner_org", "type", "resources", "tag_string", "tags",
+                        "source_identifier", quality.FIELD})
+
+
+def salvage(package: dict, error_dict: dict) -> tuple[dict, list[Message]] | None:
+    """A package CKAN's validation refused only for optional fields (a
+    national theme no variant names, an address that is not a web address
+    ...): the package with those fields left empty and a quality flag for
+    each, saying what the source gave; None when a required or essential
+    field is at fault, so the record is rejected as before."""
+    schema = mapping.schema_fields().get(package.get("type") or "dataset", {})
+    fixed, flags = dict(package), []
+    for key, errors in error_dict.items():
+        if not isinstance(key, str) or key.startswith("__") or key in _ESSENTIAL \
+                or key not in schema or schema[key].required or not errors:
+            return None
+        problem = _validation_message({key: errors}, package)
+        flags.append(Message(problem.code, f"{problem.zh}；该字段留空", f"{problem.en}; the field is left empty",
+                             field=key, value=package.get(key)))
+        fixed[key] = [] if isinstance(package.get(key), list) else ""
+    if not flags:
+        return None
+    if quality.FIELD in schema:
+        fixed[quality.FIELD] = json.dumps(quality.parse(package.get(quality.FIELD)) + [
+            flag.as_dict() for flag in flags], ensure_ascii=False, sort_keys=True)
+    return fixed, flags
 
 
 def _validation_message(error_dict: dict, package: dict) -> Message:

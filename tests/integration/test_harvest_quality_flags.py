@@ -175,3 +175,23 @@ def test_the_source_page_offers_the_dry_run_to_its_editors_before_the_first_run(
     assert model.Session.query(model.Package).filter(model.Package.type != "harvest").count() == 0
 
     assert app.get(f"/harvest/{source['name']}/mapping-check").status_code == 403
+
+
+def test_a_value_only_ckans_validation_refuses_costs_only_its_optional_field(tmp_path):
+    """A national theme no variant names, a page address that is not a web
+    address: caught by the schema's validators at import, not by the
+    mapping; the record still imports, without that field, flagged."""
+    config = {**CITY_MAPPING, "fields": {**CITY_MAPPING["fields"], "national_theme": "theme", "url": "pageUrl"}}
+    records = [city(1, theme="火星探索类"), city(2, pageUrl="javascript:alert(1)"),
+               city(3, theme="综合政务", pageUrl="https://data.example.cn/c/3")]
+    source = create_source("city-validation", str(write_export(tmp_path / "v.json", records)), {"mapping": config})
+    report = run_job(source["id"])
+    assert (report["added"], report["rejected"], report["flagged"]) == (3, 0, 2)
+    themed = package_of("C00001")
+    assert not themed.get("national_theme")
+    [flag] = json.loads(themed["quality_flags"])
+    assert (flag["field"], flag["value"]) == ("national_theme", "火星探索类") and "left empty" in flag["reason_en"]
+    linked = package_of("C00002")
+    assert not linked.get("url") and json.loads(linked["quality_flags"])[0]["field"] == "url"
+    assert package_of("C00003")["url"] == "https://data.example.cn/c/3"
+    assert helpers.call_action("harvest_job_show", id=report["job_id"])["stats"]["added"] == 3
