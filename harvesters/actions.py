@@ -8,13 +8,14 @@ import ckan.plugins.toolkit as tk
 from ckanext.shanghai.harvesters import records
 
 __all__ = ["shanghai_harvest_report", "harvest_job_show", "harvest_job_list",
-           "harvest_source_show_status", "harvest_source_list"]
+           "harvest_source_show_status"]
 
 
 @tk.side_effect_free
 def shanghai_harvest_report(context, data_dict):
     """The report of a harvest job: counts (read, added, updated, unchanged,
-    withdrawn, rejected, warnings), its outcome with the reason when it
+    withdrawn, rejected, warnings; ``flagged``: records taken with quality
+    flags, ``flags``: flags by code), its outcome with the reason when it
     failed closed (``message_code``, ``message_zh``, ``message_en``), every
     rejected record and every warning about a record that was taken, each
     as the message it was raised as: ``identity``, ``position`` (1-based
@@ -89,15 +90,3 @@ def harvest_source_show_status(up_func, context, data_dict):
     if isinstance(status, dict):
         _with_report_stats(status.get("last_job"))
     return status
-
-
-@tk.chained_action
-@tk.side_effect_free
-def harvest_source_list(up_func, context, data_dict):
-    """ckanext-harvest's ``harvest_source_list``, the last jobs' ``stats``
-    (``return_last_job_status``) from their reports."""
-    sources = up_func(context, data_dict)
-    for source in sources or []:
-        if isinstance(source, dict):
-            _with_report_stats(source.get("last_job_status"))
-    return sources

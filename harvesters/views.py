@@ -54,7 +54,6 @@ def mapping_check(source_id: str):
         check = pipeline.preview_source(harvester, source).as_dict()
     except MessageError as error:
         problem = getattr(error, "problems", None) or [error.message]
-    tk.g.dataset_type = "harvest"  # the harvest source templates name their routes by it
     return tk.render("source/mapping_check.html", {
         "harvest_source": source_dict, "check": check, "problems": problem,
         "has_run": bool(source_dict.get("status", {}).get("job_count"))})
