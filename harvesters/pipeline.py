@@ -22,6 +22,7 @@ from ckanext.harvest import queue as harvest_queue
 from ckanext.harvest.model import HarvestGatherError, HarvestObject, HarvestObjectExtra
 
 from ckanext.shanghai.harvesters import mapping, records, source_config
+from ckanext.shanghai import quality
 from ckanext.shanghai.files import fetching
 from ckanext.shanghai.files import readers
 from ckanext.shanghai.harvesters.mapping import MappedRecord, RecordRejected
@@ -43,6 +44,15 @@ SERVICE_ERRORS = (SearchIndexError, sqlalchemy.exc.OperationalError, sqlalchemy.
 
 
 
+def find_department(name: str):
+    """The organization of a department's Chinese name, or None. An
+    organization an operator registered under another name, but with this
+    title, is the same department."""
+    return model.Group.get(mapping.department_slug(name)) or model.Session.query(model.Group).filter(
+        model.Group.title == name, model.Group.is_organization.is_(True),
+        model.Group.state == "active").order_by(model.Group.created).first()
+
+
 class DepartmentDirectory:
     """Finds or creates the organization of each department a job meets;
     one per job, so nothing lives on the plugin between runs."""
@@ -55,11 +65,7 @@ class DepartmentDirectory:
         if name in self.ids:
             return self.ids[name]
         slug = mapping.department_slug(name)
-        # An organization an operator registered under another name, but
-        # with this title, is the same department.
-        group = model.Group.get(slug) or model.Session.query(model.Group).filter(
-            model.Group.title == name, model.Group.is_organization.is_(True),
-            model.Group.state == "active").order_by(model.Group.created).first()
+        group = find_department(name)
         if group is None:
             self.ids[name] = tk.get_action("organization_create")(
                 {"user": self.user_name, "ignore_auth": True},
@@ -70,17 +76,23 @@ class DepartmentDirectory:
         return self.ids[name]
 
 
+def _places_by_mapping(source_id: str) -> bool:
+    """Whether a source's records go to the departments its mapping names
+    (a sysadmin registered it) rather than all to the source's own."""
+    source_dataset = model.Package.get(source_id)
+    creator = model.User.get(source_dataset.creator_user_id) if source_dataset.creator_user_id else None
+    return creator is None or creator.sysadmin
+
+
 def departments_for(harvest_job, site_user: str):
     """Where a job's records go. A source a sysadmin registered (the city's
     data centre, say) places each record in the department its mapping
     names; a source a department's editor or admin registered places every
     record in that department, so no department can publish in another's
     name."""
-    source_dataset = model.Package.get(harvest_job.source.id)
-    creator = model.User.get(source_dataset.creator_user_id) if source_dataset.creator_user_id else None
-    if creator is None or creator.sysadmin:
+    if _places_by_mapping(harvest_job.source.id):
         return DepartmentDirectory(site_user)
-    owner = source_dataset.owner_org
+    owner = model.Package.get(harvest_job.source.id).owner_org
     return lambda name: owner
 
 
@@ -97,6 +109,10 @@ def fail_job(harvest_job, message: Message) -> list:
 
 UNEXPECTED = Message("unexpected-error", "读取数据源时出现意外错误，本次不删除、不导入任何数据",
                      "An unexpected error occurred while reading the source; nothing is withdrawn or imported")
+
+
+IMPORT_FAILED = Message("import-failed", "写入目录时出现意外错误，该记录未导入",
+                        "An unexpected error occurred while writing the record; it was not imported")
 
 
 class MappedSourceHarvester:
@@ -172,6 +188,29 @@ class MappedSourceHarvester:
         """Fetch and import many objects at once (the fetch consumer's path)."""
         site_user = tk.get_action("get_site_user")({"ignore_auth": True}, {})["name"]
         import_objects(harvest_objects, CatalogWriter(site_user))
+
+
+def preview_source(harvester: MappedSourceHarvester, source) -> "mapping.MappingCheck":
+    """A dry run of a source as its next harvest would read it (its
+    configuration, its reader, its mapping, the gather's repeat check),
+    writing nothing: what the source page shows its editors before a run.
+
+    :param source: the ``HarvestSource``
+    :raises MessageError: when the configuration or the source cannot be read
+    """
+    config = harvester.parse_config(source.config)
+    by_mapping = _places_by_mapping(source.id)
+    with harvester.open_records(_PreviewJob(source), config, fetching.configured_limits()) as items:
+        # A department's own source files every record under that department.
+        return mapping.check_export(config["mapping"], items, department_exists=(
+            (lambda name: find_department(name) is not None) if by_mapping else (lambda name: True)))
+
+
+class _PreviewJob:
+    """What ``open_records`` reads of a job: its source."""
+
+    def __init__(self, source):
+        self.source = source
 
 
 def gather_job(harvester, job) -> "Iterable[str]":
@@ -416,7 +455,7 @@ def import_objects(harvest_objects: list, writer: CatalogWriter) -> None:
 
     if new:
         try:
-            _create_batch(new, contents, writer)
+            single += _create_batch(new, contents, writer)
         except SERVICE_ERRORS:
             model.Session.rollback()
             raise
@@ -439,6 +478,11 @@ def _import_one(obj, writer: CatalogWriter) -> bool:
     except Exception:
         model.Session.rollback()
         log.exception("harvest object %s failed to import", obj.id)
+        # Counted in the report as the stock stats count it (errored), so
+        # both say the same.
+        position = json.loads(obj.content or "{}").get("position") if obj.content else None
+        records.reject(obj.harvest_job_id, obj.guid, IMPORT_FAILED, position)
+        model.Session.commit()
         return False
 
 
@@ -454,8 +498,11 @@ def _finish(obj, ok: bool) -> None:
     obj.save()
 
 
-def _create_batch(objects: list, contents: dict[str, dict], writer: CatalogWriter) -> None:
+def _create_batch(objects: list, contents: dict[str, dict], writer: CatalogWriter) -> list:
+    """Create the packages of new objects in one batch; returns the objects
+    CKAN refused for optional fields only, to import one by one (salvaged)."""
     results = writer.create_many([contents[obj.id]["package"] for obj in objects])
+    retry: list = []
     finished = dt.datetime.utcnow()
     added: dict[str, int] = collections.Counter()
     imported: dict[str, list] = collections.defaultdict(list)
@@ -464,6 +511,9 @@ def _create_batch(objects: list, contents: dict[str, dict], writer: CatalogWrite
     for obj, result in zip(objects, results):
         source_id, job_id = obj.harvest_source_id, obj.harvest_job_id
         obj.import_finished = finished
+        if isinstance(result, tk.ValidationError) and salvage(contents[obj.id]["package"], result.error_dict):
+            retry.append(obj)  # refused for optional fields only: import_object salvages it
+            continue
         if isinstance(result, tk.ValidationError):
             content = contents[obj.id]
             invalid[job_id].append((obj.guid, content.get("position"),
@@ -488,6 +538,7 @@ def _create_batch(objects: list, contents: dict[str, dict], writer: CatalogWrite
     for job_id, rows in invalid.items():
         records.reject_many(job_id, rows)
     model.Session.commit()
+    return retry
 
 
 def import_object(harvest_object, writer: CatalogWriter) -> bool:
@@ -519,16 +570,28 @@ def import_object(harvest_object, writer: CatalogWriter) -> bool:
         _make_current(harvest_object, existing.id)
         model.Session.commit()
         return True
+    existing_id = existing.id if existing is not None else None
+
+    def write(data: dict) -> dict:
+        return writer.update(existing_id, data) if existing_id else writer.create(data)
+
     try:
-        if existing is not None:
-            result = writer.update(existing.id, package)
-        else:
-            result = writer.create(package)
+        result = write(package)
     except tk.ValidationError as error:
         model.Session.rollback()
-        records.reject(job_id, identity, _validation_message(error.error_dict, package), content.get("position"))
-        model.Session.commit()
-        return False
+        salvaged = salvage(package, error.error_dict)
+        result = None
+        if salvaged is not None:
+            try:
+                result = write(salvaged[0])
+            except tk.ValidationError:
+                model.Session.rollback()
+        if result is None:
+            records.reject(job_id, identity, _validation_message(error.error_dict, package),
+                           content.get("position"))
+            model.Session.commit()
+            return False
+        records.warn_many(job_id, [(identity, content.get("position"), flag) for flag in salvaged[1]])
     records.save_imported(source_id, identity, result["id"], content["content_hash"])
     # Counted by what the gather planned, not by whether the package exists:
     # after a crash between writing a new package and recording it, the
@@ -555,6 +618,35 @@ def _make_current(harvest_object, package_id: str | None) -> None:
     harvest_object.package_id = package_id
     harvest_object.current = package_id is not None
     harvest_object.add()
+
+
+# Fields a record cannot do without, whatever its schema says of them.
+_ESSENTIAL = frozenset({"name", "title", "owner_org", "type", "resources", "tag_string", "tags",
+                        "source_identifier", quality.FIELD})
+
+
+def salvage(package: dict, error_dict: dict) -> tuple[dict, list[Message]] | None:
+    """A package CKAN's validation refused only for optional fields (a
+    national theme no variant names, an address that is not a web address
+    ...): the package with those fields left empty and a quality flag for
+    each, saying what the source gave; None when a required or essential
+    field is at fault, so the record is rejected as before."""
+    schema = mapping.schema_fields().get(package.get("type") or "dataset", {})
+    fixed, flags = dict(package), []
+    for key, errors in error_dict.items():
+        if not isinstance(key, str) or key.startswith("__") or key in _ESSENTIAL \
+                or key not in schema or schema[key].required or not errors:
+            return None
+        problem = _validation_message({key: errors}, package)
+        flags.append(Message(problem.code, f"{problem.zh}；该字段留空", f"{problem.en}; the field is left empty",
+                             field=key, value=package.get(key)))
+        fixed[key] = [] if isinstance(package.get(key), list) else ""
+    if not flags:
+        return None
+    if quality.FIELD in schema:
+        fixed[quality.FIELD] = json.dumps(quality.parse(package.get(quality.FIELD)) + [
+            flag.as_dict() for flag in flags], ensure_ascii=False, sort_keys=True)
+    return fixed, flags
 
 
 def _validation_message(error_dict: dict, package: dict) -> Message:

@@ -143,7 +143,32 @@ def report_for_job(job_id: str) -> dict[str, Any] | None:
     report = dict(row)
     for key in ("started", "finished"):
         report[key] = report[key].isoformat() if report[key] else None
+    flags = flags_for_job(job_id)
+    report["flagged"], report["flags"] = flags["flagged"], flags["by_code"]
     return report
+
+
+# The stock job stats (ckanext-harvest's harvest_job_dictize) -> the report counter each is.
+STOCK_STATS = {"added": "added", "updated": "updated", "not modified": "unchanged", "errored": "rejected",
+               "deleted": "withdrawn"}
+
+
+def stock_stats(report: dict[str, Any]) -> dict[str, int]:
+    """A job's report counts under the names of ckanext-harvest's job stats."""
+    return {stock: report[name] for stock, name in STOCK_STATS.items()}
+
+
+def flags_for_job(job_id: str) -> dict[str, Any]:
+    """The quality flags a job met on records it took: how many records
+    carried any (``flagged``) and how many flags of each kind (``by_code``)."""
+    warning = sa.and_(harvest_rejection.c.job_id == job_id, harvest_rejection.c.kind == WARNING)
+    flagged = _execute(sa.select(sa.func.count(sa.distinct(
+        sa.func.coalesce(harvest_rejection.c.identity, sa.cast(harvest_rejection.c.position, sa.UnicodeText))
+    ))).where(warning)).scalar() or 0
+    by_code = {code: number for code, number in _execute(
+        sa.select(harvest_rejection.c.code, sa.func.count()).where(warning)
+        .group_by(harvest_rejection.c.code).order_by(sa.func.count().desc(), harvest_rejection.c.code))}
+    return {"flagged": flagged, "by_code": by_code}
 
 
 def rejections_for_job(job_id: str, limit: int | None = None, offset: int = 0,

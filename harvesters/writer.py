@@ -22,7 +22,7 @@ import ckan.plugins.toolkit as tk
 from ckan.lib.plugins import lookup_package_plugin, plugin_validate
 from ckan.lib.plugins import get_permission_labels
 
-from ckanext.shanghai import compat
+from ckanext.shanghai import compat, quality
 from ckanext.shanghai.harvesters.index import bulk as bulk_index
 from ckanext.shanghai.logic import validators as shanghai_validators
 
@@ -37,8 +37,10 @@ class CatalogWriter:
         self.user = model.User.get(user_name)
 
     def _context(self) -> dict[str, Any]:
+        # The harvest context: the product's quality flags are stored, and a
+        # source's backwards dates kept as it gave them (flagged).
         return {"user": self.user_name, "ignore_auth": True, "model": model,
-                "session": model.Session, "auth_user_obj": self.user}
+                "session": model.Session, "auth_user_obj": self.user, quality.HARVEST_CONTEXT: True}
 
     def create(self, package: dict[str, Any]) -> dict[str, Any]:
         """Validate and store a new package through CKAN's own action (its

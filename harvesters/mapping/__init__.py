@@ -21,8 +21,18 @@ at once in a ``MappingConfigError``. Keys:
     hashed, identify the record, used when ``from`` is absent or yields
     nothing. Choose fields that do not change when the data is updated.
 ``department``
-    ``from: <field>`` or ``fixed: <Chinese name>``; ``aliases`` maps variant
-    spellings found in the source to one name.
+    ``from: <field>`` (or a list of fields whose values are put together,
+    a district and its bureau: ``join`` between them, ``prefix_if`` a
+    regular expression the last one must match for the others to be put in
+    front, a value a later one already contains said once) or ``fixed:
+    <Chinese name>``; ``aliases`` maps variant spellings (of the whole name)
+    to one name; ``empty_values`` more "no value" markers for these fields;
+    ``placeholders`` names that are never departments (an account role such
+    as 地区管理员): their records go to ``placeholder_department`` with a
+    quality flag, or are rejected when it is not given.
+``placeholder_dates``
+    Source dates meaning "none", added to the built-in ones (0000-00-00,
+    1900-01-01, 1970-01-01 ...; any date before 1900 is one too).
 ``dataset_type``
     ``fixed: <type>``, or ``by_department: {<Chinese name>: <type>}`` with
     ``default`` (``dataset`` when not given). Types are the ``dataset_type``
@@ -55,10 +65,18 @@ at once in a ``MappingConfigError``. Keys:
 What is decided where:
 
 - A record is rejected (``RecordRejected``, carrying a ``Message``: a code,
-  the field, the raw value, the reason in Chinese and English) for a missing
-  identity, department or required value, a value of a choice field that
-  neither the value map nor the schema's codes know, and a date or number
-  that cannot be read. A rejection is a recorded error, never a silent skip.
+  the field, the raw value, the reason in Chinese and English) only when it
+  cannot be published: no identity, no department (or a placeholder one
+  with no ``placeholder_department``), a required field (the title ...)
+  with neither a usable value nor a default, or a record far larger than
+  any real one. A rejection is a recorded error, never a silent skip.
+- Anything else wrong but publishable costs the record only the field and
+  is a quality flag (a ``Message`` in ``MappedRecord.warnings``, stored on
+  the product as ``quality_flags``): a value no rule maps
+  (``unmapped-value``), a date or number that cannot be read (``bad-date``,
+  ``bad-number``), a placeholder date (``placeholder-date``), a negative or
+  impossibly large count (``impossible-count``), a non-text value
+  (``bad-value``): the rule's default is used, or the field left empty.
 - A later record with the identity of an earlier one is rejected as a
   ``duplicate`` (same content) or ``conflicting-duplicate`` (``first_of_each``,
   which the harvest's gather runs batch by batch).
@@ -66,8 +84,12 @@ What is decided where:
   with characters other than letters, digits, CJK, space and ``-_.``) are
   dropped and listed in ``MappedRecord.warnings`` (messages); the record
   still maps.
-- A ``last_updated`` before ``first_published`` is left as the source says
-  (with a warning): CKAN's validator rejects it and the harvest reports it.
+- A date before the date its schema says it may not precede (``last_updated``
+  before ``first_published``) is kept as the source says, with a
+  ``dates-inverted`` flag; the harvest stores it (the form and the API
+  still refuse such dates, see ckanext.shanghai.quality).
+- ``check_export`` runs a mapping over a whole export as a first harvest
+  would and counts what would happen (``ckan shanghai mapping-check``).
 - ``content_hash`` is the SHA-256 of the mapping's fingerprint and the
   canonical JSON of the source record (keys sorted), so an unchanged record is
   recognised before it is mapped, and a changed mapping re-imports everything.
@@ -82,6 +104,7 @@ from ckanext.shanghai.harvesters.mapping.compile import (
     ENGINE_VERSION, MAPPINGS_DIR, SCHEMA_DIR, FieldRule, MappedRecord, MappingConfigError,
     RecordRejected, SchemaField, read_mapping_config, schema_fields,
 )
+from ckanext.shanghai.harvesters.mapping.check import MappingCheck, check_export
 from ckanext.shanghai.harvesters.mapping.departments import department_slug, department_type_of
 
 __all__ = [
@@ -92,9 +115,11 @@ __all__ = [
     "FirstSeen",
     "Mapping",
     "MappedRecord",
+    "MappingCheck",
     "MappingConfigError",
     "RecordRejected",
     "SchemaField",
+    "check_export",
     "department_slug",
     "department_type_of",
     "first_of_each",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import re
 from collections.abc import Iterable, Iterator
 from collections.abc import Mapping as AbstractMapping
@@ -18,9 +19,23 @@ from ckanext.shanghai.files.readers import BadRecord
 from ckanext.shanghai.messages import Message
 
 from ckanext.shanghai.harvesters.mapping.compile import (
-    MAX_NAME_LENGTH, MAX_RESOURCES, MAX_TEXT_LENGTH, MAX_TITLE_LENGTH, CompiledMapping, FieldRule,
-    MappedRecord, RecordRejected, _canonical, _TAG_ALLOWED,
+    EARLIEST_REAL_YEAR, MAX_NAME_LENGTH, MAX_PLAUSIBLE_COUNT, MAX_RESOURCES, MAX_TEXT_LENGTH,
+    MAX_TITLE_LENGTH, CompiledMapping, FieldRule, MappedRecord, RecordRejected, _canonical, _TAG_ALLOWED,
 )
+
+# The dataset field holding a product's quality flags (see ckanext.shanghai.quality).
+FLAGS_FIELD = "quality_flags"
+# Codes of a field's problem that the record survives when the field is
+# optional or has a default: the value is left out (or defaulted) and flagged.
+_FLAGGABLE = frozenset({"unmapped-value", "bad-date", "bad-number", "bad-value", "impossible-count",
+                        "placeholder-date"})
+
+
+def _flag(problem: Message, zh_outcome: str, en_outcome: str) -> Message:
+    """A field's problem as the quality flag of a record that still imports:
+    what the source said, and what was done about it."""
+    return Message(problem.code, f"{problem.zh}；{zh_outcome}", f"{problem.en}; {en_outcome}",
+                   field=problem.field, value=problem.value)
 
 
 class Mapping(CompiledMapping):
@@ -82,16 +97,16 @@ class Mapping(CompiledMapping):
         :raises RecordRejected: naming the field and the raw value.
         """
         identity = self.identity_of(record)
-        department = self._department(record, identity)
+        flags: list[Message] = []
+        department = self._department(record, identity, flags)
         dataset_type = (
             self._type_fixed or self._type_by_department.get(department, self._type_default))
         schema = self._schemas[dataset_type]
-        warnings: list[Message] = []
         package: dict[str, Any] = {"type": dataset_type, "name": self.package_name(identity)}
         for rule in self.rules:
             if rule.target != "tags" and rule.target not in schema:
                 continue  # a department field; this record's type has no such field
-            value = self._value(record, rule, identity, warnings)
+            value = self._field(record, rule, identity, flags)
             package["tag_string" if rule.target == "tags" else rule.target] = value
         package["source_identifier"] = identity
         if self._formats_from is not None:
@@ -99,15 +114,21 @@ class Mapping(CompiledMapping):
         elif self._resources_from is not None:
             package["resources"] = self._listed_resources(record, package.get("title", ""))
         _check_sizes(package, identity)
-        first, last = package.get("first_published"), package.get("last_updated")
-        if first and last and last < first:
-            warnings.append(Message(
-                "dates-inverted", f"更新日期 {last} 早于首次发布日期 {first}（按来源原样保留）",
-                f"last_updated {last} is before first_published {first} (kept as the source says)",
-                field="last_updated", value=last))
+        for name, schema_field in schema.items():
+            earlier = package.get(schema_field.not_before) if schema_field.not_before else None
+            later = package.get(name)
+            if earlier and later and later < earlier:
+                flags.append(Message(
+                    "dates-inverted",
+                    f"来源的 {name}（{later}）早于 {schema_field.not_before}（{earlier}）；按来源原样保留",
+                    f"the source's {name} ({later}) is before its {schema_field.not_before} ({earlier}); "
+                    "kept as the source says",
+                    field=name, value=later))
+        if FLAGS_FIELD in schema:
+            package[FLAGS_FIELD] = flags_text(flags)
         return MappedRecord(
             identity=identity, department=department, dataset_type=dataset_type,
-            package=package, content_hash=self.content_hash(record), warnings=warnings,
+            package=package, content_hash=self.content_hash(record), warnings=flags,
         )
 
     def _text(self, record: dict, name: str, identity: str | None) -> str:
@@ -125,16 +146,50 @@ class Mapping(CompiledMapping):
             f"field {name!r} should hold text, not {type(value).__name__}", field=name, value=value,
         ))
 
-    def _department(self, record: dict, identity: str) -> str:
+    def _department(self, record: dict, identity: str, flags: list[Message]) -> str:
+        """The department's name: one source field, or several put together
+        (a district and its bureau), aliases applied. A placeholder (an
+        account role such as 地区管理员) sends the record to the mapping's
+        ``placeholder_department`` with a flag, or rejects it."""
         if self._department_fixed:
             return self._department_fixed
-        name = self._text(record, self._department_from, identity)
+        parts = [self._text(record, name, identity) for name in self._department_from]
+        parts = [part for part in parts if part not in self._department_empty]
+        placeholder = next((part for part in parts if part in self._department_placeholders), None)
+        if parts and self._department_prefix_if is not None \
+                and not self._department_prefix_if.search(parts[-1]):
+            parts = parts[-1:]  # the last field names the department on its own
+        # A part a later one already says (南明区 + 南明区教育局) is said once.
+        parts = [part for index, part in enumerate(parts)
+                 if not any(part in later for later in parts[index + 1:])]
+        name = self._department_join.join(parts)
         name = self._department_aliases.get(name, name)
-        if name in self._empty:
+        if placeholder is None and name in self._department_placeholders:
+            placeholder = name
+        fields_zh = "、".join(self._department_from)
+        fields_en = ", ".join(self._department_from)
+        raw = (record.get(self._department_from[0]) if len(self._department_from) == 1
+               else [record.get(field) for field in self._department_from])
+        if placeholder is not None:
+            fallback = self._placeholder_department
+            if fallback:
+                flags.append(Message(
+                    "placeholder-department",
+                    f"来源的提供方「{placeholder}」是占位名称，不是部门（{fields_zh}）；归入「{fallback}」",
+                    f"the source's provider {placeholder!r} is a placeholder, not a department "
+                    f"({fields_en}); filed under {fallback!r}",
+                    field="owner_org", value=raw))
+                return fallback
             raise RecordRejected(identity, Message(
-                "missing-department", f"缺少数据提供部门（{self._department_from}）",
-                f"no providing department ({self._department_from})", field="owner_org",
-                value=record.get(self._department_from),
+                "placeholder-department",
+                f"来源的提供方「{placeholder}」是占位名称，不是部门（{fields_zh}），映射未指定归属部门",
+                f"the source's provider {placeholder!r} is a placeholder, not a department "
+                f"({fields_en}), and the mapping names no department for such records",
+                field="owner_org", value=raw))
+        if name in self._department_empty:
+            raise RecordRejected(identity, Message(
+                "missing-department", f"缺少数据提供部门（{fields_zh}）",
+                f"no providing department ({fields_en})", field="owner_org", value=raw,
             ))
         return name
 
@@ -154,8 +209,35 @@ class Mapping(CompiledMapping):
                 return name, text
         return "", None
 
-    def _value(self, record: dict, rule: FieldRule, identity: str, warnings: list[Message]) -> Any:
+    def _field(self, record: dict, rule: FieldRule, identity: str, flags: list[Message]) -> Any:
+        """The value of one target field. A value the field cannot take
+        (unmapped, unreadable, impossible) costs the record only that field:
+        the rule's default is used, or an optional field is left empty, and
+        the record is flagged. A required field with neither a usable value
+        nor a default rejects the record."""
+        try:
+            return self._value(record, rule, identity, flags)
+        except RecordRejected as problem:
+            if problem.code not in _FLAGGABLE:
+                raise
+            if rule.default is not None:
+                value = self._convert(rule, "default", rule.default, identity, flags)
+                flags.append(_flag(problem.message, f"改用默认值「{rule.default}」",
+                                   f"the default {rule.default!r} is used instead"))
+                return value
+            if rule.required:
+                raise
+            flags.append(_flag(problem.message, "该字段留空", "the field is left empty"))
+            return [] if rule.kind == "choices" else ""
+
+    def _value(self, record: dict, rule: FieldRule, identity: str, flags: list[Message]) -> Any:
         source, raw = self._raw(record, rule, identity)
+        if raw is not None and rule.kind == "date" and self._placeholder_date(raw):
+            flags.append(Message(
+                "placeholder-date", f"{source}「{raw}」是占位日期（表示“无”），按无日期处理",
+                f"{source} value {raw!r} is a placeholder date (meaning none) and is taken as no date",
+                field=rule.target, value=raw))
+            source, raw = "", None
         if raw is None:
             if rule.default is not None:
                 source, raw = "default", rule.default
@@ -169,12 +251,22 @@ class Mapping(CompiledMapping):
                 ))
             else:
                 return [] if rule.kind == "choices" else ""
+        return self._convert(rule, source, raw, identity, flags)
+
+    def _convert(self, rule: FieldRule, source: str, raw: Any, identity: str, flags: list[Message]) -> Any:
         if rule.kind == "tags":
-            return _tag_string(raw if isinstance(raw, list) else rule.split.split(raw), warnings)
+            return _tag_string(raw if isinstance(raw, list) else rule.split.split(raw), flags)
         if rule.kind == "choices":
             parts = raw if isinstance(raw, list) else rule.split.split(raw)
-            codes = (self._code(rule, source, part.strip(), identity)
-                     for part in parts if part.strip())
+            codes, unmapped = [], []
+            for part in (part.strip() for part in parts if part.strip()):
+                try:
+                    codes.append(self._code(rule, source, part, identity))
+                except RecordRejected as problem:
+                    unmapped.append(problem)
+            if unmapped and not codes:
+                raise unmapped[0]
+            flags.extend(_flag(problem.message, "该值已忽略", "the value was dropped") for problem in unmapped)
             return list(dict.fromkeys(codes))
         if rule.kind == "choice":
             return self._code(rule, source, raw, identity)
@@ -184,6 +276,12 @@ class Mapping(CompiledMapping):
         if rule.kind == "int":
             return _parse_int(raw, rule, source, identity)
         return raw
+
+    def _placeholder_date(self, raw: str) -> bool:
+        if raw in self._placeholder_dates or not raw.strip("0-/.年月日 :T"):
+            return True
+        year = re.match(r"^(\d{4})", raw)
+        return bool(year) and int(year.group(1)) < EARLIEST_REAL_YEAR
 
     def _code(self, rule: FieldRule, source: str, raw: str, identity: str) -> str:
         if raw in rule.values:
@@ -262,6 +360,13 @@ def _check_sizes(package: dict, identity: str) -> None:
             field="resources", value=len(resources)))
 
 
+def flags_text(flags: Iterable[Message]) -> str:
+    """A record's flags as the product stores them: a JSON list of the
+    messages' dicts (``Message.as_dict``), or "" when there are none."""
+    rows = [flag.as_dict() for flag in flags]
+    return json.dumps(rows, ensure_ascii=False, sort_keys=True) if rows else ""
+
+
 def _tag_string(parts: Iterable[str], warnings: list[Message]) -> str:
     tags: list[str] = []
     for part in parts:
@@ -308,6 +413,12 @@ def _parse_int(raw: str, rule: FieldRule, source: str, identity: str) -> int:
     if number is None or not number.is_finite() or number != number.to_integral_value():
         raise RecordRejected(identity, Message(
             "bad-number", f"{source}「{raw}」不是整数", f"{source} value {raw!r} is not a whole number",
+            field=rule.target, value=raw,
+        ))
+    if number < 0 or number > MAX_PLAUSIBLE_COUNT:
+        raise RecordRejected(identity, Message(
+            "impossible-count", f"{source}「{raw}」不可能是 {rule.target} 的值（负数或大得不可能）",
+            f"{source} value {raw!r} cannot be a {rule.target} (negative or impossibly large)",
             field=rule.target, value=raw,
         ))
     return int(number)

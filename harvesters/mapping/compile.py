@@ -19,7 +19,7 @@ from ckanext.shanghai.messages import Message, MessageError
 
 # Part of every mapping's fingerprint: bump when this module maps the same
 # record and config differently, so the next harvest re-imports.
-ENGINE_VERSION = 1
+ENGINE_VERSION = 2
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
 MAPPINGS_DIR = Path(__file__).resolve().parents[1] / "mappings"
 
@@ -29,6 +29,15 @@ DEFAULT_DATE_FORMATS = (
     "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y/%m/%d %H:%M:%S",
 )
 CHINESE_DATE_FORMAT = "%Y年%m月%d日"
+# What exports write for "no date": all zeros, the spreadsheet and system
+# epochs, the first day of the calendar. A mapping's ``placeholder_dates``
+# adds its own; any date before 1900 is one too.
+PLACEHOLDER_DATES = ("0000-00-00", "0000-00-00 00:00:00", "00000000", "0000/00/00", "0000年00月00日",
+                     "1900-01-01", "1900-01-01 00:00:00", "1899-12-30", "1899-12-31", "0001-01-01",
+                     "1970-01-01", "1970-01-01 00:00:00")
+EARLIEST_REAL_YEAR = 1900
+# A count (record_count ...) beyond this is a broken export, not a table.
+MAX_PLAUSIBLE_COUNT = 10 ** 12
 DEFAULT_TAG_SPLIT = r"[,，;；]"
 DEFAULT_CHOICES_SPLIT = r"[,，;；、\s]+"
 DEFAULT_FORMAT_SPLIT = r"[,，;；/\s]+"
@@ -110,6 +119,8 @@ class SchemaField:
     kind: str
     required: bool = False
     choices: tuple[str, ...] | None = None
+    # The field this date may not precede (``shanghai_not_before(...)``).
+    not_before: str | None = None
 
 
 def _field_kind(definition: dict) -> str:
@@ -125,6 +136,14 @@ def _field_kind(definition: dict) -> str:
     if definition.get("choices"):
         return "choices" if "multiple_choice" in validators else "choice"
     return "text"
+
+
+_NOT_BEFORE = re.compile(r"shanghai_not_before\((\w+)\)")
+
+
+def _not_before(definition: dict) -> str | None:
+    match = _NOT_BEFORE.search(str(definition.get("validators", "")))
+    return match.group(1) if match else None
 
 
 @functools.lru_cache(maxsize=4)
@@ -149,7 +168,7 @@ def schema_fields(schema_dir: str | Path = SCHEMA_DIR) -> dict[str, dict[str, Sc
                 codes = tuple(str(choice["value"]) for choice in merged["choices"])
             fields[merged["field_name"]] = SchemaField(
                 name=merged["field_name"], kind=kind, required=bool(merged.get("required")),
-                choices=codes)
+                choices=codes, not_before=_not_before(merged))
         result[document["dataset_type"]] = fields
     return result
 
@@ -225,7 +244,9 @@ class _Problems(list):
 
 
 _TOP_KEYS = {"version", "description", "name_prefix", "identity", "department", "dataset_type",
-             "empty_values", "fields", "resources"}
+             "empty_values", "placeholder_dates", "fields", "resources"}
+_DEPARTMENT_KEYS = {"from", "fixed", "aliases", "join", "prefix_if", "empty_values", "placeholders",
+                    "placeholder_department"}
 _RULE_KEYS = {
     "from", "values", "default", "required", "empty_values", "type", "date_formats", "split"}
 _TYPES = {"str": "text", "int": "int", "date": "date"}
@@ -323,6 +344,8 @@ class CompiledMapping:
 
         self._empty = frozenset({""} | {text.strip() for text in _string_list(
             problems, "empty_values", config.get("empty_values", []))})
+        self._placeholder_dates = frozenset(PLACEHOLDER_DATES) | frozenset(
+            text.strip() for text in _string_list(problems, "placeholder_dates", config.get("placeholder_dates", [])))
         self._read_identity(problems, config.get("identity"))
         self._read_department(problems, config.get("department"))
         self._read_dataset_type(problems, config.get("dataset_type", {"fixed": "dataset"}))
@@ -361,20 +384,24 @@ class CompiledMapping:
             problems.add("identity 需要 from 或 hash_of", "identity needs from or hash_of")
 
     def _read_department(self, problems: _Problems, spec: Any) -> None:
-        self._department_from: str | None = None
+        self._department_from: tuple[str, ...] = ()
         self._department_fixed: str | None = None
         self._department_aliases: dict[str, str] = {}
+        self._department_join = ""
+        self._department_prefix_if: re.Pattern | None = None
+        self._department_empty: frozenset[str] = self._empty
+        self._department_placeholders: frozenset[str] = frozenset()
+        self._placeholder_department: str | None = None
         if not isinstance(spec, AbstractMapping):
             problems.add("缺少 department（数据提供部门）",
                          "department is missing (the providing department)")
             return
-        _unknown_keys(problems, "department", spec, {"from", "fixed", "aliases"})
+        _unknown_keys(problems, "department", spec, _DEPARTMENT_KEYS)
         if ("from" in spec) == ("fixed" in spec):
             problems.add("department 需要 from 与 fixed 二者之一",
                          "department needs exactly one of from and fixed")
         if "from" in spec:
-            names = _field_names(problems, "department.from", spec["from"])
-            self._department_from = names[0] if len(names) == 1 else None
+            self._department_from = _field_names(problems, "department.from", spec["from"])
         if "fixed" in spec:
             if not isinstance(spec["fixed"], str) or not spec["fixed"].strip():
                 problems.add("department.fixed 应为部门名称",
@@ -383,6 +410,36 @@ class CompiledMapping:
                 self._department_fixed = spec["fixed"].strip()
         if "aliases" in spec:
             self._department_aliases = _text_map(problems, "department.aliases", spec["aliases"])
+        if "join" in spec:
+            if not isinstance(spec["join"], str):
+                problems.add("department.join 应为文本（各字段之间的连接符）",
+                             "department.join must be text (put between the fields)")
+            else:
+                self._department_join = spec["join"]
+        if "prefix_if" in spec:
+            if len(self._department_from) < 2:
+                problems.add("department.prefix_if 需要 department.from 列出多个字段",
+                             "department.prefix_if needs several fields in department.from")
+            self._department_prefix_if = _compile(problems, "department.prefix_if", spec["prefix_if"])
+        if "empty_values" in spec:
+            self._department_empty = self._empty | {text.strip() for text in _string_list(
+                problems, "department.empty_values", spec["empty_values"])}
+        if "placeholders" in spec:
+            self._department_placeholders = frozenset(text.strip() for text in _string_list(
+                problems, "department.placeholders", spec["placeholders"]))
+        if "placeholder_department" in spec:
+            fallback = spec["placeholder_department"]
+            if not isinstance(fallback, str) or not fallback.strip():
+                problems.add("department.placeholder_department 应为部门名称",
+                             "department.placeholder_department must be a department name")
+            else:
+                self._placeholder_department = fallback.strip()
+                if self._placeholder_department in self._department_placeholders:
+                    problems.add("department.placeholder_department 不能是占位名称之一",
+                                 "department.placeholder_department cannot be one of the placeholders")
+            if "placeholders" not in spec:
+                problems.add("department.placeholder_department 需要同时给出 department.placeholders",
+                             "department.placeholder_department needs department.placeholders")
 
     def _read_dataset_type(self, problems: _Problems, spec: Any) -> None:
         self._type_fixed: str | None = None

@@ -180,26 +180,29 @@ REFUSED = """
 """
 
 
-def test_a_dcat_record_refused_keeps_its_code_field_and_value(rdf_server, monkeypatch):
-    """Refused by the mapping (a date it cannot read) and by the portal's
-    validators at import (a javascript: address): each rejection in the
-    report keeps the code it was raised with, the field and the value the
-    catalog gave."""
+def test_a_dcat_record_with_an_unusable_optional_value_imports_flagged(rdf_server, monkeypatch):
+    """An unreadable date (caught by the mapping) and a javascript: address
+    (caught by the portal's validators at import) cost the record only that
+    optional field: it imports, and its quality flag keeps the code it was
+    raised with, the field and the value the catalog gave."""
     monkeypatch.setitem(tk.config, "ckanext.shanghai.harvest.allowed_hosts", ["127.0.0.1"])
     documents, base = rdf_server
     documents["/catalog.ttl"] = CATALOG + REFUSED
     report = run_job(dcat_source("dcat-refused", f"{base}/catalog.ttl")["id"])
-    assert (report["added"], report["rejected"]) == (2, 2), harvest_errors()
-    rejections = {r["identity"]: r for r in
-                  helpers.call_action("shanghai_harvest_report", id=report["job_id"])["rejections"]}
-    undated, scripted = rejections["undated"], rejections["scripted"]
+    assert (report["added"], report["rejected"], report["flagged"]) == (4, 0, 2), harvest_errors()
+    flags = {r["identity"]: r for r in
+             helpers.call_action("shanghai_harvest_report", id=report["job_id"])["warnings"]}
+    undated, scripted = flags["undated"], flags["scripted"]
     assert (undated["code"], undated["field"], undated["value"]) == ("bad-date", "first_published", "下个月")
     assert "下个月" in undated["reason_zh"] and "is not a date" in undated["reason_en"]
+    assert "left empty" in undated["reason_en"]
     assert (scripted["code"], scripted["field"], scripted["value"]) == (
         "bad-url", "url", "javascript:alert(1)")
     # The validator's message, each language in its own text.
-    assert scripted["reason_zh"] == "校验未通过：网址只能使用 http 或 https，不接受「javascript:」"
-    assert scripted["reason_en"] == "Failed validation: Only http and https addresses are accepted, not javascript:"
+    assert scripted["reason_zh"].startswith("校验未通过：网址只能使用 http 或 https，不接受「javascript:」")
+    assert scripted["reason_en"].startswith(
+        "Failed validation: Only http and https addresses are accepted, not javascript:")
+    assert not [d for d in datasets() if d.get("url", "").startswith("javascript")]
 
 
 @pytest.mark.parametrize("url", ["/etc/passwd", "file:///etc/passwd", "http://169.254.169.254/latest/meta-data/"])

@@ -106,7 +106,7 @@ def test_the_job_page_shows_code_field_value_and_both_texts(app, harvested):
                  for row in page.xpath(table_rows("shanghai-warnings"))]
     assert warning[:5] == ["6", tagged_id, "tag-too-short", "tags", "1"]
     counts = [cell.text_content().strip() for cell in page.xpath(table_rows("shanghai-report-counts") + "/td")]
-    assert counts == ["6", "2", "0", "0", "0", "4", "1"]
+    assert counts == ["6", "2", "0", "0", "0", "4", "1", "1"]
 
 
 def test_the_migration_keeps_earlier_rejections_and_then_wants_a_code(migrate_db_for):

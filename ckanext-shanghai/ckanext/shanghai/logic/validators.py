@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import importlib
+import json
 import os
 import re
 from typing import Any
@@ -19,10 +20,11 @@ from typing import Any
 import yaml
 
 import ckan.plugins.toolkit as tk
-from ckan.lib.navl.dictization_functions import Invalid, missing
+from ckan.lib.navl.dictization_functions import Invalid, StopOnError, missing
 from ckan.logic import validators as ckan_validators
 from ckanext.scheming.validation import scheming_validator
 
+from ckanext.shanghai import quality
 from ckanext.shanghai.messages import Message, MessageText
 
 __all__ = [
@@ -36,6 +38,7 @@ __all__ = [
     "shanghai_web_url",
     "shanghai_package_name_unique",
     "shanghai_owner_org",
+    "shanghai_quality_flags",
 ]
 
 # Context keys a batch writer sets once for a whole batch of new packages
@@ -122,9 +125,13 @@ def shanghai_date(value: Any) -> Any:
 def shanghai_not_before(other_field: str):
     """A validator that rejects a date earlier than the date in ``other_field``
     of the same record (an update before first publication, an end before a
-    start)."""
+    start). A harvest stores a source's backwards dates as the source gave
+    them, with a quality flag saying so (see ckanext.shanghai.quality); the
+    web form and the API keep refusing them."""
 
     def validator(key, data, errors, context):
+        if context.get(quality.HARVEST_CONTEXT):
+            return
         value = parse_date(data.get(key))
         other = parse_date(data.get(key[:-1] + (other_field,)))
         if value and other and value < other:
@@ -134,6 +141,19 @@ def shanghai_not_before(other_field: str):
             )))
 
     return validator
+
+
+def shanghai_quality_flags(key, data, errors, context):
+    """A product's quality flags (a JSON list of messages): written by the
+    harvest only. From anyone else (the form, the API) the field is dropped,
+    so nobody can flag, or unflag, a product by hand; a hand edit of a
+    harvested product clears them (the person answering for it has seen it)."""
+    flags = quality.parse(data.get(key)) if context.get(quality.HARVEST_CONTEXT) else []
+    if not flags:
+        # As ignore_missing does: no value, and no further validator for it.
+        data.pop(key, None)
+        raise StopOnError
+    data[key] = json.dumps(flags, ensure_ascii=False, sort_keys=True)
 
 
 @functools.lru_cache(maxsize=4)

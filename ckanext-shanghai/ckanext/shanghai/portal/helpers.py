@@ -21,6 +21,7 @@ __all__ = [
     "sh_api_examples", "sh_site_url", "sh_error_text", "sh_has_value", "sh_department_summary",
     "sh_optional_assets", "sh_page_meta", "sh_qr_svg", "sh_share_links",
     "sh_asset_url",
+    "sh_quality_flags",
 ]
 
 
@@ -351,3 +352,16 @@ def sh_asset_url(name: str) -> str:
     from ckan.lib.helpers import url_for_static_or_external
 
     return url_for_static_or_external(webassets_tools.env[name].urls()[0])
+
+
+def sh_quality_flags(pkg: dict) -> list[dict]:
+    """The product's quality flags for its page, in the page's language:
+    ``code``, ``label`` (the kind), ``field``, ``value`` (what the source
+    said) and ``reason`` (what was found and what was done)."""
+    from ckanext.shanghai import quality
+
+    language = search.current_language()
+    english = not language.startswith("zh")
+    return [{"code": flag["code"], "label": quality.label(flag["code"], language), "field": flag.get("field"),
+             "value": flag.get("value"), "reason": flag.get("reason_en" if english else "reason_zh") or ""}
+            for flag in quality.parse(pkg.get(quality.FIELD))]

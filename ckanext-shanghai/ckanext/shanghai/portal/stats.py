@@ -12,7 +12,7 @@ from ckanext.shanghai import search
 from ckanext.shanghai.portal import downloads
 
 __all__ = ["PRODUCTS_FQ", "ALLOWED_DAYS", "freshness", "product_search", "facet_counts",
-           "key_figures", "freshness_shares", "statistics"]
+           "key_figures", "freshness_shares", "quality_by_department", "statistics"]
 
 # Data products: every dataset type but data applications and harvest sources.
 PRODUCTS_FQ = "-dataset_type:application -dataset_type:harvest"
@@ -96,7 +96,32 @@ def statistics() -> dict:
         "freshness": freshness_shares(),
         "downloads": [{"day": day, "value": count} for day, count in downloads.downloads_by_day(30)],
         "access": access_on_time(),
+        "quality": quality_by_department(),
     }
+
+
+def quality_by_department() -> dict:
+    """The harvest's quality flags summed per department: for each
+    department with flagged products, its products, how many carry flags,
+    and how many carry each kind (a product counts once per kind)."""
+    from ckanext.shanghai import quality
+
+    language = search.current_language()
+    kinds = [item["name"] for item in facet_counts(quality.INDEX_FIELD)]
+    products = {item["name"]: item for item in facet_counts("organization")}
+    flagged = facet_counts("organization", fq=f"{quality.INDEX_FIELD}:[* TO *]")
+    by_kind = {code: {item["name"]: item["count"]
+                      for item in facet_counts("organization", fq=f'{quality.INDEX_FIELD}:"{code}"')}
+               for code in kinds}
+    departments = []
+    for item in flagged:
+        flags = {code: by_kind[code].get(item["name"], 0) for code in kinds}
+        departments.append({"name": item["name"], "display_name": item["display_name"],
+                            "products": products.get(item["name"], item)["count"], "flagged": item["count"],
+                            "flags": flags, "total": sum(flags.values())})
+    departments.sort(key=lambda row: (-row["total"], row["name"]))
+    return {"kinds": [{"code": code, "label": quality.label(code, language)} for code in kinds],
+            "departments": departments}
 
 
 def access_on_time() -> dict | None:

@@ -42,6 +42,7 @@ def index_document(pkg_dict: dict[str, Any]) -> dict[str, Any]:
     conditional products (so no earlier step can put one back)."""
     if plugins.plugin_loaded("shanghai_portal"):
         pkg_dict = _portal_fields(pkg_dict)
+    pkg_dict = _quality_fields(pkg_dict)
     pkg_dict = shape_index_document(pkg_dict)
     if plugins.plugin_loaded("shanghai_desk"):
         from ckanext.shanghai.desk import quality
@@ -80,6 +81,19 @@ def _portal_fields(pkg_dict: dict[str, Any]) -> dict[str, Any]:
     return pkg_dict
 
 
+def _quality_fields(pkg_dict: dict[str, Any]) -> dict[str, Any]:
+    """A product's quality flags as one code per kind (``quality_flag``, a
+    facet); their JSON is kept out of the searchable text."""
+    from ckanext.shanghai import quality
+
+    flags = pkg_dict.pop(quality.FIELD, None)
+    pkg_dict.pop(f"extras_{quality.FIELD}", None)
+    codes = quality.codes(flags)
+    if codes:
+        pkg_dict[quality.INDEX_FIELD] = codes
+    return pkg_dict
+
+
 def shape_index_document(pkg_dict: dict[str, Any]) -> dict[str, Any]:
     """Make schema fields searchable as text and keep exact fields indexable."""
     searchable: list[str] = list(pkg_dict.get("text") or [])
@@ -106,7 +120,7 @@ def shape_query(search_params: dict[str, Any]) -> dict[str, Any]:
     return search_params
 
 
-# The six facets of the catalog: Solr field -> title in each language.
+# The facets of the catalog: Solr field -> title in each language.
 FACETS = OrderedDict([
     ("organization", {"zh_Hans_CN": "数据提供方", "en": "Department"}),
     ("data_domain", {"zh_Hans_CN": "数据领域", "en": "Data domain"}),
@@ -114,6 +128,7 @@ FACETS = OrderedDict([
     ("open_condition", {"zh_Hans_CN": "开放属性", "en": "Open condition"}),
     ("res_format", {"zh_Hans_CN": "数据格式", "en": "Format"}),
     ("update_frequency", {"zh_Hans_CN": "更新频度", "en": "Update frequency"}),
+    ("quality_flag", {"zh_Hans_CN": "质量提示", "en": "Quality flags"}),
 ])
 _CHOICE_FACETS = ("data_domain", "national_theme", "open_condition", "update_frequency")
 
@@ -160,4 +175,10 @@ def label_facet_items(search_results: dict[str, Any]) -> dict[str, Any]:
             if item["name"] in labels:
                 item["display_name"] = _in_language(labels[item["name"]], language)
         facets[name]["title"] = _in_language(FACETS[name], language)
+    if "quality_flag" in facets:
+        from ckanext.shanghai import quality
+
+        for item in facets["quality_flag"].get("items", []):
+            item["display_name"] = quality.label(item["name"], language)
+        facets["quality_flag"]["title"] = _in_language(FACETS["quality_flag"], language)
     return search_results
