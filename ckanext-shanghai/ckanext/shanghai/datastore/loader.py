@@ -39,6 +39,7 @@ from typing import IO, BinaryIO, Iterator
 import ckan.plugins.toolkit as tk
 
 from ckanext.shanghai.datastore import columns as column_types
+from ckanext.shanghai.datastore import coordinates
 from ckanext.shanghai.files import fetching, readers
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,8 @@ TABULAR_FORMATS = {"csv", "tsv", "xls", "xlsx"}
 # The loader's own cap; a lower ckanext.shanghai.harvest.max_bytes lowers it.
 MAX_BYTES = 100 * 1024 * 1024
 CHUNK_ROWS = 1000
+# For rebuilding a loaded table's full-text indexes (one transaction's worth).
+MAINTENANCE_MEMORY_MB = 256
 # PostgreSQL identifiers hold at most 63 bytes (21 Chinese characters).
 MAX_COLUMN_BYTES = 63
 # NUL bytes this early mean a binary or UTF-16 file, not a table.
@@ -247,7 +250,9 @@ def _set_status(resource_id: str, state: str, value: dict | None = None,
 
 
 def load_status(resource_id: str) -> dict | None:
-    """{state, rows, encoding, dictionary, error_zh, error_en, last_updated} or None."""
+    """{state, rows, encoding, dictionary, coordinates, error_zh, error_en,
+    last_updated} or None; ``coordinates`` names the coordinate columns found
+    (see ``coordinates.detect_columns``)."""
     try:
         task = tk.get_action("task_status_show")(_site_context(), {
             "entity_id": resource_id, "task_type": TASK_TYPE, "key": "load"})
@@ -256,7 +261,7 @@ def load_status(resource_id: str) -> dict | None:
     value = json.loads(task.get("value") or "{}")
     error = json.loads(task["error"]) if task.get("error") else {}
     return {"state": task["state"], "rows": value.get("rows"), "encoding": value.get("encoding"),
-            "dictionary": value.get("dictionary") or [],
+            "dictionary": value.get("dictionary") or [], "coordinates": value.get("coordinates"),
             "error_zh": error.get("zh"), "error_en": error.get("en"),
             "last_updated": task.get("last_updated")}
 
@@ -363,8 +368,22 @@ def _replace_table(context: dict, resource_id: str, table: Table) -> None:
         created = True
         names = ", ".join(_quoted(name) for name in table.headers)
         staging = ", ".join(f"c{index}" for index in range(len(table.headers)))
+        # The DataStore's full-text indexes (one GIN index per text column
+        # and one on _full_text) cost more kept up row by row than the rest
+        # of the load; they are built again, the same, once the rows are in.
+        cursor.execute("select c.relname, pg_get_indexdef(i.indexrelid) from pg_index i "
+                       "join pg_class c on c.oid = i.indexrelid "
+                       "where i.indrelid = %s::regclass and not i.indisprimary and not i.indisunique",
+                       (_quoted(resource_id),))
+        indexes = cursor.fetchall()
+        for name, _definition in indexes:
+            cursor.execute(f"drop index {_quoted(name)}")
+        # GIN builds go much faster with room to sort in.
+        cursor.execute("set local maintenance_work_mem = %s", (f"{MAINTENANCE_MEMORY_MB}MB",))
         cursor.execute(f"insert into {_quoted(resource_id)} ({names}, _full_text) "
                        f"select {staging}, full_text from sh_load_typed")
+        for _name, definition in indexes:
+            cursor.execute(definition)
         connection.commit()
         cursor.execute(f"analyze {_quoted(resource_id)}")
         connection.commit()
@@ -406,6 +425,7 @@ def load_resource(resource_id: str) -> dict:
             "An internal error stopped the load; please tell an administrator"))
         raise
     _set_status(resource_id, "complete", {"rows": table.row_count, "encoding": table.encoding,
-                                          "columns": len(table.headers), "dictionary": table.dictionary})
+                                          "columns": len(table.headers), "dictionary": table.dictionary,
+                                          "coordinates": coordinates.detect_columns(table.dictionary)})
     log.info("DataStore: loaded %s rows of %s (%s)", table.row_count, resource_id, table.encoding)
     return load_status(resource_id)
