@@ -111,6 +111,26 @@ def test_a_gbk_table_previews_with_its_chinese_intact_and_downloads(portal, brow
     assert downloads >= 1 and (before is None or downloads == before + 1)
 
 
+def test_the_elderly_care_table_is_typed_with_a_dictionary_filter_and_geojson(portal, browser, screenshot):
+    product = api(portal["base"], "package_search", q='title:"上海市养老机构"', rows=1)["results"][0]
+    resource = next(r for r in product["resources"] if r.get("datastore_active"))
+    big = api(portal["base"], "datastore_search", resource_id=resource["id"], limit=1000,
+              filters=json.dumps({"beds": {"gt": 200}}), sort="beds desc")
+    assert big["total"] > 0 and all(row["beds"] > 200 for row in big["records"])
+    assert [row["beds"] for row in big["records"]] == sorted((row["beds"] for row in big["records"]), reverse=True)
+    open_page(browser, f"{portal['base']}/{product['type']}/{product['name']}/resource/{resource['id']}")
+    screenshot("typed-table")
+    dictionary = browser.find_element(By.ID, "sh-data-dictionary")
+    beds = dictionary.find_element(By.CSS_SELECTOR, 'tr[data-column="beds"]')
+    assert beds.get_attribute("data-type") == "integer" and "整数" in beds.text
+    assert "GCJ-02" in browser.find_element(By.ID, "sh-coordinates").text
+    link = browser.find_element(By.PARTIAL_LINK_TEXT, "WGS-84")
+    with urllib.request.urlopen(link.get_attribute("href"), timeout=30) as response:
+        collection = json.load(response)
+    everything = api(portal["base"], "datastore_search", resource_id=resource["id"], limit=0)["total"]
+    assert collection["coordinate_crs"] == "wgs84" and len(collection["features"]) == everything
+
+
 def test_switch_to_english_in_one_click(portal, browser, screenshot):
     product = api(portal["base"], "package_search", q='title:"上海市社区卫生服务中心基本信息"', rows=1)["results"][0]
     open_page(browser, f"{portal['base']}/{product['type']}/{product['name']}")

@@ -162,6 +162,8 @@ def test_the_metadata_is_public_and_the_data_is_not(world):
     assert "该数据需申请使用" in page and "conditionally open" in page and "南京东路" not in page
     assert get(world, "anonymous", download_path(world, world["link"])).status_code == 403
     assert get(world, "other_user", f"/datastore/dump/{world['upload']['id']}").status_code == 403
+    export = f"/dataset/{world['product']['name']}/resource/{world['upload']['id']}/export/csv"
+    assert get(world, "other_user", export).status_code == 403
     response = get(world, "other_user", f"/api/3/action/datastore_search?resource_id={world['upload']['id']}")
     assert response.status_code == 403 and "有条件开放" in response.json["error"]["message"]
     # A conditional resource is not served under an open product's address either.
@@ -251,6 +253,8 @@ def test_apply_approve_download_revoke_and_the_audit_trail(world):
     response = get(world, "applicant", download_path(world, world["link"]))
     assert response.status_code == 302 and response.headers["Location"] == SECRET_URL
     assert get(world, "applicant", f"/datastore/dump/{world['upload']['id']}").status_code == 200
+    export = f"/dataset/{world['product']['name']}/resource/{world['upload']['id']}/export/csv"
+    assert get(world, "applicant", export).status_code == 200
     assert not may_download(world, "other_user") and not sees_secret(world, "other_user")
 
     # Revoked: refused at once, told why.

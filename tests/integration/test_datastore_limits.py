@@ -188,4 +188,4 @@ class TestDataStoreLimits:
         status = datastore_loader.load_resource(resource["id"])
         assert status["state"] == "complete" and status["rows"] == 2 and status["encoding"] == "gbk"
         rows = helpers.call_action("datastore_search", resource_id=resource["id"])["records"]
-        assert [row["床位数"] for row in rows] == ["6181891", "6601214"]
+        assert [row["床位数"] for row in rows] == [6181891, 6601214]

@@ -84,7 +84,7 @@ class TestDataStore:
         excel = upload(dataset, buffer.getvalue(), "beds.csv")
         assert datastore_loader.load_resource(excel["id"])["encoding"] == "xlsx"
         rows = helpers.call_action("datastore_search", resource_id=excel["id"])["records"]
-        assert rows[0]["年份"] == "2014" and rows[0]["床位数"] == "6601214"
+        assert rows[0]["年份"] == 2014 and rows[0]["床位数"] == 6601214
 
         penalties = upload(dataset, TABLES / "bj_env_bureau_penalties_gbk.csv", "penalties.csv")
         assert datastore_loader.load_resource(penalties["id"])["rows"] == 1906

@@ -90,11 +90,20 @@ class ShanghaiPortalPlugin(plugins.SingletonPlugin):
     plugins.implements(plugins.IValidators)
     plugins.implements(plugins.IResourceController, inherit=True)
     plugins.implements(plugins.IMiddleware, inherit=True)
+    plugins.implements(plugins.IActions)
 
     # IConfigurer
 
     def update_config(self, config):
         tk.add_resource("assets", "shanghai")
+
+    # IActions
+
+    def get_actions(self):
+        from ckanext.shanghai.datastore import geo
+
+        # datastore_search with crs=wgs84|gcj02|bd09
+        return {"datastore_search": geo.datastore_search}
 
     # ITemplateHelpers
 
@@ -106,9 +115,10 @@ class ShanghaiPortalPlugin(plugins.SingletonPlugin):
     # IBlueprint
 
     def get_blueprint(self):
+        from ckanext.shanghai.datastore import views as table_views
         from ckanext.shanghai.portal import views
 
-        return [views.shanghai_portal]
+        return [views.shanghai_portal, table_views.shanghai_tables]
 
     # IValidators
 

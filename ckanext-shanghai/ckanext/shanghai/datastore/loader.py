@@ -10,11 +10,23 @@ is touched, its rows spooled to a temporary file rather than held in memory,
 then written in chunks; a file that cannot be read leaves the DataStore as
 it was.
 
-The load's state (pending, running, complete, error) and a bilingual error
-message are kept in CKAN's task_status table, keyed by resource id."""
+Types: one streamed pass over the whole file reads the header (below title
+rows or a row of generated labels, see ``columns.find_header``), infers each
+column's type (integer, numeric, date, timestamp, boolean, else text; see
+``columns``) and spools the rows as CSV. PostgreSQL then COPYs the spool
+into a temporary table of text columns and casts it into typed columns; only
+when that has worked is the resource's DataStore table replaced (created
+through ``datastore_create`` with the data dictionary in each field's
+``info``, filled by one INSERT ... SELECT). A value that does not fit a type
+widens its column to text, so types never fail a load.
+
+The load's state (pending, running, complete, error), the data dictionary
+and a bilingual error message are kept in CKAN's task_status table, keyed by
+resource id."""
 from __future__ import annotations
 
 import contextlib
+import csv
 import dataclasses
 import datetime as dt
 import itertools
@@ -26,6 +38,8 @@ from typing import IO, BinaryIO, Iterator
 
 import ckan.plugins.toolkit as tk
 
+from ckanext.shanghai.datastore import columns as column_types
+from ckanext.shanghai.datastore import coordinates
 from ckanext.shanghai.files import fetching, readers
 
 log = logging.getLogger(__name__)
@@ -38,6 +52,8 @@ TABULAR_FORMATS = {"csv", "tsv", "xls", "xlsx"}
 # The loader's own cap; a lower ckanext.shanghai.harvest.max_bytes lowers it.
 MAX_BYTES = 100 * 1024 * 1024
 CHUNK_ROWS = 1000
+# For rebuilding a loaded table's full-text indexes (one transaction's worth).
+MAINTENANCE_MEMORY_MB = 256
 # PostgreSQL identifiers hold at most 63 bytes (21 Chinese characters).
 MAX_COLUMN_BYTES = 63
 # NUL bytes this early mean a binary or UTF-16 file, not a table.
@@ -79,18 +95,34 @@ def _refusal(error: readers.SourceFormatError, max_bytes: int) -> LoadError:
 
 class Table:
     """A table read and checked whole: its column names, encoding and row
-    count, its rows spooled to a temporary file. Close it when done (or use
-    it in a ``with`` block)."""
+    count, each column's profile (type, example, empty cells), its rows
+    spooled as CSV to a temporary file. Close it when done (or use it in a
+    ``with`` block)."""
 
-    def __init__(self, headers: list[str], encoding: str, row_count: int, spool: IO[str]):
+    def __init__(self, headers: list[str], encoding: str, row_count: int, spool: IO[str],
+                 profiles: list[column_types.ColumnProfile] | None = None):
         self.headers, self.encoding, self.row_count = headers, encoding, row_count
+        self.profiles = profiles or [column_types.ColumnProfile(name) for name in headers]
         self._spool = spool
+
+    @property
+    def types(self) -> list[str]:
+        return [profile.type for profile in self.profiles]
+
+    @property
+    def dictionary(self) -> list[dict]:
+        """The data dictionary: name, type, example and empty count of each column."""
+        return [profile.as_dict() for profile in self.profiles]
 
     def rows(self) -> Iterator[list[str]]:
         """Every row, as many cells as there are columns."""
         self._spool.seek(0)
-        for line in self._spool:
-            yield json.loads(line)
+        yield from csv.reader(self._spool)
+
+    def spool(self) -> IO[str]:
+        """The rows as CSV (no header), from the start."""
+        self._spool.seek(0)
+        return self._spool
 
     def close(self) -> None:
         self._spool.close()
@@ -117,7 +149,9 @@ def is_tabular(resource: dict) -> bool:
 def _column_names(header: list[str]) -> list[str]:
     names: list[str] = []
     for position, raw in enumerate(header, start=1):
-        name = " ".join(str(raw).split()).replace('"', "").lstrip("_") or f"column_{position}"
+        name = " ".join(str(raw).split()).replace('"', "").lstrip("_")
+        if not name or column_types.is_generated_label(name):
+            name = f"column_{position}"
         while len(name.encode("utf-8")) > MAX_COLUMN_BYTES - 4:
             name = name[:-1]
         base, suffix = name, 2
@@ -157,12 +191,12 @@ def read_table(stream: BinaryIO, *, max_bytes: int = MAX_BYTES) -> Table:
     stream.seek(0)
     if b"\x00" in head and not head.startswith(_WORKBOOK_MAGIC):
         raise _not_a_table()
-    spool = tempfile.TemporaryFile("w+", encoding="utf-8", newline="\n", prefix="datastore-")
+    spool = tempfile.TemporaryFile("w+", encoding="utf-8", newline="", prefix="datastore-")
     try:
         rows = readers.iter_rows(stream, "csv", max_bytes=max_bytes, strict=False)
         with contextlib.closing(rows):
-            headers, count = _spool_rows(_rows_with_data(rows), spool)
-        return Table(headers, rows.encoding, count, spool)
+            profiles, count = _spool_rows(_rows_with_data(rows), spool)
+        return Table([profile.name for profile in profiles], rows.encoding, count, spool, profiles)
     except readers.SourceFormatError as error:
         spool.close()
         raise _refusal(error, max_bytes) from None
@@ -171,29 +205,29 @@ def read_table(stream: BinaryIO, *, max_bytes: int = MAX_BYTES) -> Table:
         raise
 
 
-def _spool_rows(rows: Iterator[list[str]], spool: IO[str]) -> tuple[list[str], int]:
-    """Write the rows under the header to ``spool``; return the column names
-    and the number of rows."""
-    first = next(rows, None)
-    if first is None:
+def _spool_rows(rows: Iterator[list[str]], spool: IO[str]) -> tuple[list[column_types.ColumnProfile], int]:
+    """Write the rows under the header to ``spool`` as CSV, profiling each
+    column on the way; return the column profiles and the number of rows."""
+    first_rows = list(itertools.islice(rows, column_types.HEADER_SEARCH_ROWS))
+    if not first_rows:
         raise LoadError("文件中没有数据行", "The file holds no rows")
-    second = next(rows, None)
-    # A title row above the header (one filled cell over a wider row).
-    if second is not None and _filled(first) == 1 and _filled(second) > 1:
-        header, body = second, rows
-    else:
-        header, body = first, itertools.chain([] if second is None else [second], rows)
-    header = list(header)
+    at = column_types.find_header(first_rows)
+    header = list(first_rows[at])
     while header and not header[-1].strip():
         header.pop()
     if not header:
         raise LoadError("第一行没有列名", "The first row holds no column names")
     width = len(header)
+    profiles = [column_types.ColumnProfile(name) for name in _column_names(header)]
+    writer = csv.writer(spool, lineterminator="\n")
     count = 0
-    for cells in body:
-        spool.write(json.dumps((cells + [""] * width)[:width], ensure_ascii=False) + "\n")
-        count += 1
-    return _column_names(header), count
+    for batch in _batches(itertools.chain(first_rows[at + 1:], rows), CHUNK_ROWS):
+        batch = [cells if len(cells) == width else (cells + [""] * width)[:width] for cells in batch]
+        writer.writerows(batch)
+        for profile, cells in zip(profiles, zip(*batch)):
+            profile.add_column(cells)
+        count += len(batch)
+    return profiles, count
 
 
 # --------------------------------------------------------------------------
@@ -216,7 +250,9 @@ def _set_status(resource_id: str, state: str, value: dict | None = None,
 
 
 def load_status(resource_id: str) -> dict | None:
-    """{state, rows, encoding, error_zh, error_en, last_updated} or None."""
+    """{state, rows, encoding, dictionary, coordinates, error_zh, error_en,
+    last_updated} or None; ``coordinates`` names the coordinate columns found
+    (see ``coordinates.detect_columns``)."""
     try:
         task = tk.get_action("task_status_show")(_site_context(), {
             "entity_id": resource_id, "task_type": TASK_TYPE, "key": "load"})
@@ -225,6 +261,7 @@ def load_status(resource_id: str) -> dict | None:
     value = json.loads(task.get("value") or "{}")
     error = json.loads(task["error"]) if task.get("error") else {}
     return {"state": task["state"], "rows": value.get("rows"), "encoding": value.get("encoding"),
+            "dictionary": value.get("dictionary") or [], "coordinates": value.get("coordinates"),
             "error_zh": error.get("zh"), "error_en": error.get("en"),
             "last_updated": task.get("last_updated")}
 
@@ -280,30 +317,90 @@ def _drop_table(context: dict, resource_id: str) -> None:
         pass
 
 
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _fields(table: Table) -> list[dict]:
+    """The DataStore fields: each column's type, and its data dictionary
+    entry in ``info`` (returned by datastore_search and datastore_info)."""
+    return [{"id": profile.name, "type": column_types.PG_TYPES[profile.type],
+             "info": {"label": profile.name, "notes": "", "inferred_type": profile.type,
+                      "example": profile.example, "empty_count": profile.empty_count}}
+            for profile in table.profiles]
+
+
+def _stage(cursor, table: Table) -> None:
+    """COPY the spooled rows into a temporary table of text columns, then
+    cast them into a temporary table of typed columns (the previous
+    DataStore table is not touched yet); both go when the transaction ends."""
+    staging = [f"c{index}" for index in range(len(table.headers))]
+    cursor.execute("create temporary table sh_load_text ({}) on commit drop".format(
+        ", ".join(f"{column} text" for column in staging)))
+    cursor.copy_expert("copy sh_load_text from stdin with (format csv)", table.spool(), size=1 << 18)
+    casts = [f"{column_types.cast_sql(column, kind)} as {column}" for column, kind in zip(staging, table.types)]
+    text = "concat_ws(' ', {})".format(", ".join(staging))
+    cursor.execute("create temporary table sh_load_typed on commit drop as "
+                   f"select {', '.join(casts)}, to_tsvector({text}) as full_text from sh_load_text")
+
+
 def _replace_table(context: dict, resource_id: str, table: Table) -> None:
-    """Replace the resource's DataStore table with ``table``, a chunk of rows
-    at a time; a table the DataStore refuses part way is removed again."""
-    _drop_table(context, resource_id)
-    fields = [{"id": name, "type": "text"} for name in table.headers]
-    batches = _batches(table.rows(), CHUNK_ROWS)
+    """Replace the resource's DataStore table with ``table``. The rows are
+    copied and cast before the previous table is dropped, so a table
+    PostgreSQL refuses leaves the previous one as it was; a failure after
+    that removes the new table again."""
+    from ckanext.datastore.backend.postgres import get_write_engine
+    import psycopg2
+
+    connection = get_write_engine().raw_connection()
+    created = False
     try:
-        first = next(batches, [])
+        cursor = connection.cursor()
+        try:
+            _stage(cursor, table)
+        except psycopg2.Error as error:
+            connection.rollback()
+            detail = (error.pgerror or str(error)).strip()[:160]
+            raise LoadError(f"数据库拒绝了该表：{detail}", f"The DataStore refused the table: {detail}") from None
+        _drop_table(context, resource_id)
         tk.get_action("datastore_create")(dict(context), {
-            "resource_id": resource_id, "force": True, "fields": fields,
-            "records": [dict(zip(table.headers, row)) for row in first]})
-        for batch in batches:
-            tk.get_action("datastore_upsert")(dict(context), {
-                "resource_id": resource_id, "force": True, "method": "insert",
-                "records": [dict(zip(table.headers, row)) for row in batch]})
+            "resource_id": resource_id, "force": True, "fields": _fields(table)})
+        created = True
+        names = ", ".join(_quoted(name) for name in table.headers)
+        staging = ", ".join(f"c{index}" for index in range(len(table.headers)))
+        # The DataStore's full-text indexes (one GIN index per text column
+        # and one on _full_text) cost more kept up row by row than the rest
+        # of the load; they are built again, the same, once the rows are in.
+        cursor.execute("select c.relname, pg_get_indexdef(i.indexrelid) from pg_index i "
+                       "join pg_class c on c.oid = i.indexrelid "
+                       "where i.indrelid = %s::regclass and not i.indisprimary and not i.indisunique",
+                       (_quoted(resource_id),))
+        indexes = cursor.fetchall()
+        for name, _definition in indexes:
+            cursor.execute(f"drop index {_quoted(name)}")
+        # GIN builds go much faster with room to sort in.
+        cursor.execute("set local maintenance_work_mem = %s", (f"{MAINTENANCE_MEMORY_MB}MB",))
+        cursor.execute(f"insert into {_quoted(resource_id)} ({names}, _full_text) "
+                       f"select {staging}, full_text from sh_load_typed")
+        for _name, definition in indexes:
+            cursor.execute(definition)
+        connection.commit()
+        cursor.execute(f"analyze {_quoted(resource_id)}")
+        connection.commit()
     except tk.ValidationError as error:
+        connection.rollback()
         _drop_table(context, resource_id)
         raise LoadError(f"数据库拒绝了该表：{str(error.error_dict)[:160]}",
                         f"The DataStore refused the table: {str(error.error_dict)[:160]}") from None
     except BaseException:
+        connection.rollback()
         # The first error is the one to report, not a failure to clean up after it.
-        with contextlib.suppress(Exception):
-            _drop_table(context, resource_id)
+        if created:
+            with contextlib.suppress(Exception):
+                _drop_table(context, resource_id)
         raise
+    finally:
+        connection.close()
 
 
 def load_resource(resource_id: str) -> dict:
@@ -328,6 +425,7 @@ def load_resource(resource_id: str) -> dict:
             "An internal error stopped the load; please tell an administrator"))
         raise
     _set_status(resource_id, "complete", {"rows": table.row_count, "encoding": table.encoding,
-                                          "columns": len(table.headers)})
+                                          "columns": len(table.headers), "dictionary": table.dictionary,
+                                          "coordinates": coordinates.detect_columns(table.dictionary)})
     log.info("DataStore: loaded %s rows of %s (%s)", table.row_count, resource_id, table.encoding)
     return load_status(resource_id)

@@ -16,7 +16,7 @@ import ckan.plugins.toolkit as tk
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TABLES", "APPLICATIONS", "seed", "seed_when_harvested"]
+__all__ = ["TABLES", "COORDINATE_CRS", "APPLICATIONS", "seed", "seed_when_harvested"]
 
 # table file -> (title of the real Shanghai product it goes with, resource name, note)
 TABLES = {
@@ -42,6 +42,12 @@ TABLES = {
         "静安区行政区划", "全国县级行政区划代码（国家统计局）",
         "参考数据：国家统计局县级行政区划代码。"),
 }
+
+# The coordinate system of a table's coordinates, as its publisher would
+# declare it: the elderly-care table was geocoded with the AMap (Gaode)
+# geocoding API (geocode_elder.py in the source repository), which answers
+# in GCJ-02.
+COORDINATE_CRS = {"sh_elderly_care_institutions_utf8bom.csv": "gcj02"}
 
 APPLICATIONS = [
     {"name": "elderly-care-map", "title": "上海养老机构地图",
@@ -84,11 +90,13 @@ def seed(tables_dir: Path) -> dict:
         attached[file_name] = product.name
         if any(r.name == resource_name and r.state == "active" for r in product.resources):
             continue
+        extra = {"coordinate_crs": COORDINATE_CRS[file_name]} if file_name in COORDINATE_CRS else {}
         with path.open("rb") as handle:
             tk.get_action("resource_create")(dict(context), {
                 "package_id": product.id, "name": resource_name, "description": note,
                 "format": "CSV", "url": file_name,
                 "upload": FileStorage(stream=handle, filename=file_name, content_type="text/csv"),
+                **extra,
             })
     applications = []
     for app in APPLICATIONS:

@@ -1,0 +1,163 @@
+"""Typed-table load engines, compared on the same tables in the same run: the
+loader before typed tables (every column text, rows sent through
+datastore_create / datastore_upsert in chunks of 1,000), the typed loader
+(one streamed type-inference pass, then PostgreSQL COPY and a cast into
+typed columns), and plain COPY of the file into text columns (the limit).
+A quick measurement for choosing the engine, not a test and not part of
+``make bench``: it needs a CKAN stack and prints rows/s.
+
+    CKAN_INI=.local/bench.ini python bench/typed_load_candidates.py [--repeat 20]
+
+The large table is the presale-permits table repeated ``--repeat`` times
+(its rows are real; only the count is made up), to show the rate once the
+fixed cost of creating a DataStore table no longer dominates.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import statistics
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+TABLES = Path(__file__).resolve().parents[1] / "config" / "demo" / "tables"
+SMALL = ["sh_elderly_care_institutions_utf8bom.csv", "bj_env_bureau_penalties_gbk.csv",
+         "nbs_admin_divisions_counties.csv", "bj_new_housing_presale_permits_utf8bom.csv"]
+
+
+def repeated_table(path: Path, times: int, into: Path) -> Path:
+    """``path``'s rows ``times`` over under its header, as UTF-8."""
+    lines = path.read_bytes().decode("utf-8-sig").splitlines(keepends=True)
+    with into.open("w", encoding="utf-8", newline="") as out:
+        out.write(lines[0])
+        for _ in range(times):
+            out.writelines(lines[1:])
+    return into
+
+
+def text_upsert_load(context: dict, resource_id: str, path: Path) -> int:
+    """The loader as it was before typed tables (commit 0a26f59): the file
+    read and spooled, then text columns through datastore_create and
+    datastore_upsert, 1,000 rows a call."""
+    import ckan.plugins.toolkit as tk
+    from ckanext.shanghai.datastore import loader
+
+    with path.open("rb") as stream, loader.read_table(stream) as table:
+        with contextlib.suppress(tk.ObjectNotFound):
+            tk.get_action("datastore_delete")(dict(context), {"resource_id": resource_id, "force": True})
+        fields = [{"id": name, "type": "text"} for name in table.headers]
+        rows = table.rows()
+        batches = iter(lambda: list(itertools.islice(rows, 1000)), [])
+        first = next(batches, [])
+        tk.get_action("datastore_create")(dict(context), {
+            "resource_id": resource_id, "force": True, "fields": fields,
+            "records": [dict(zip(table.headers, row)) for row in first]})
+        for batch in batches:
+            tk.get_action("datastore_upsert")(dict(context), {
+                "resource_id": resource_id, "force": True, "method": "insert",
+                "records": [dict(zip(table.headers, row)) for row in batch]})
+        return table.row_count
+
+
+def typed_load(context: dict, resource_id: str, path: Path) -> int:
+    from ckanext.shanghai.datastore import loader
+
+    with path.open("rb") as stream, loader.read_table(stream) as table:
+        loader._replace_table(context, resource_id, table)
+        return table.row_count
+
+
+def copy_limit(path: Path) -> int:
+    import ckan.plugins.toolkit as tk
+    import sqlalchemy as sa
+
+    import limits
+
+    data = path.read_bytes()
+    text = data.decode("utf-8-sig") if not path.name.endswith("gbk.csv") else data.decode("gb18030")
+    data = text.encode("utf-8")
+    columns = len(text.split("\n", 1)[0].split(","))
+    engine = sa.create_engine(tk.config["ckan.datastore.write_url"])
+    connection = engine.raw_connection()
+    try:
+        return limits.copy_file_rate(connection, data, "UTF8", columns)["rows"]
+    finally:
+        connection.close()
+        engine.dispose()
+
+
+def timed(function, *args) -> dict:
+    tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        rows = function(*args)
+        seconds = time.perf_counter() - started
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return {"rows": rows, "seconds": seconds, "rows_per_second": rows / seconds, "peak_mb": peak / 2**20}
+
+
+def compare(context: dict, resource_id: str, paths: list[Path], rounds: int = 3) -> list[dict]:
+    """Median rows/s of each engine on each table (the same resource is
+    reloaded by each in turn)."""
+    results = []
+    for path in paths:
+        row = {"table": path.name}
+        for name, run in (("text_upsert", lambda: timed(text_upsert_load, context, resource_id, path)),
+                          ("typed_copy", lambda: timed(typed_load, context, resource_id, path)),
+                          ("copy_limit", lambda: timed(copy_limit, path))):
+            runs = [run() for _ in range(rounds)]
+            row[name] = round(statistics.median(r["rows_per_second"] for r in runs))
+            row[f"{name}_peak_mb"] = round(max(r["peak_mb"] for r in runs), 1)
+            row["rows"] = runs[0]["rows"]
+        row["ratio"] = round(row["typed_copy"] / row["text_upsert"], 1)
+        results.append(row)
+    return results
+
+
+def print_table(results: list[dict]) -> None:
+    print(f"{'table':48} {'rows':>8} {'text+upsert':>12} {'typed COPY':>11} {'COPY text':>10} {'ratio':>6}"
+          f" {'peak MB (upsert/typed)':>24}")
+    for r in results:
+        print(f"{r['table']:48} {r['rows']:>8} {r['text_upsert']:>12,} {r['typed_copy']:>11,} "
+              f"{r['copy_limit']:>10,} {r['ratio']:>6} "
+              f"{r['text_upsert_peak_mb']:>11} / {r['typed_copy_peak_mb']}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    import ckan.model as model
+    import ckan.plugins.toolkit as tk
+
+    import harvest_bench
+
+    app = harvest_bench.ckan_app()
+    with app.test_request_context(), tempfile.TemporaryDirectory() as folder:
+        context = harvest_bench._context()
+        owner = model.Group.get("bench-owner") or model.Group.get(tk.get_action("organization_create")(
+            dict(context), {"name": "bench-owner", "title": "基准测试", "department_type": "other"})["id"])
+        dataset = tk.get_action("package_create")(dict(context), {
+            "name": f"bench-typed-{int(time.time())}", "title": "类型化表格基准", "owner_org": owner.id,
+            "data_domain": "health", "update_frequency": "annual", "open_condition": "unconditional"})
+        resource = tk.get_action("resource_create")(dict(context), {
+            "package_id": dataset["id"], "name": "bench", "format": "CSV", "url": "http://example.org/x.csv"})
+        large = repeated_table(TABLES / "bj_new_housing_presale_permits_utf8bom.csv", args.repeat,
+                               Path(folder) / "presale_x{}.csv".format(args.repeat))
+        print_table(compare(context, resource["id"], [TABLES / name for name in SMALL] + [large],
+                            args.rounds))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
