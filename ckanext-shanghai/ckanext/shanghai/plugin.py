@@ -182,3 +182,13 @@ class ShanghaiAccessPlugin(plugins.SingletonPlugin):
 
 def _public(module) -> dict:
     return {name: getattr(module, name) for name in module.__all__}
+
+
+@tk.blanket.actions("ckanext.shanghai.realtime.actions")
+@tk.blanket.auth_functions("ckanext.shanghai.realtime.auth")
+@tk.blanket.helpers("ckanext.shanghai.realtime.helpers")
+@tk.blanket.blueprints("ckanext.shanghai.realtime.views")
+class ShanghaiRealtimePlugin(plugins.SingletonPlugin):
+    """Real-time data products: keyed DataStore tables fed by push (API
+    action and a key-authenticated JSON endpoint), with their history, time
+    travel, liveness, uptime and a Server-Sent Events stream."""
