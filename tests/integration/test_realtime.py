@@ -41,7 +41,7 @@ def world(reset_db, migrate_db_for, reset_index):
     for name, condition in (("carparks", "unconditional"), ("carparks-restricted", "conditional")):
         packages[name] = helpers.call_action(
             "package_create", context=dict(editor), name=f"{name}-realtime", title=f"公共停车场实时泊位（{name}）",
-            owner_org=jtw["id"], data_domain="transport", update_frequency="realtime",
+            owner_org=jtw["id"], data_domain="road-transport", update_frequency="realtime",
             open_condition=condition, notes="全市公共停车场剩余泊位，每分钟更新")
     products = {name: helpers.call_action(
         "shanghai_realtime_product_create", context=dict(editor), package_id=package["id"], name="实时泊位",
@@ -266,6 +266,17 @@ def test_history_is_partitioned_by_day_and_retention_drops_whole_days(world, key
         call(world, "admin", "shanghai_realtime_prune")
 
 
+def test_the_prune_command_drops_days_past_the_retention(world, key, run_ckan):
+    from ckanext.shanghai.realtime import store
+
+    push(world, "carparks", [{"carpark_id": "R2", "observed_at": minutes_ago(60 * 24 * 3), "free_spaces": 1}], key)
+    kept = store.history_partitions()
+    result = run_ckan("shanghai-realtime", "prune")
+    assert result.returncode == 0, result.stderr
+    assert "retention 365 days; dropped 0" in result.stdout
+    assert store.history_partitions() == kept
+
+
 # --------------------------------------------------------------------------
 # Subscriptions
 
@@ -370,3 +381,89 @@ def test_uptime_is_the_share_of_intervals_with_data(world):
     assert uptime == {"days": 30, "intervals": 10, "with_data": 1, "share": 0.1}
     page = world["app"].get(f"/dataset/{world['packages']['carparks-restricted']['name']}").get_data(as_text=True)
     assert "10.0%" in page and "在线率" in page
+    # The live view follows the product's stream.
+    assert f'data-stream-url="/api/realtime/{resource_id}/stream"' in page
+
+
+# --------------------------------------------------------------------------
+# Webhooks
+
+
+class Receiver:
+    """A subscriber's endpoint on this machine: answers each POST with the
+    next status of ``statuses`` (200 when they run out), keeps what came."""
+
+    def __init__(self, statuses):
+        import http.server
+        import threading
+
+        receiver = self
+        self.statuses, self.received = list(statuses), []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.received.append((dict(self.headers), body))
+                self.send_response(receiver.statuses.pop(0) if receiver.statuses else 200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_webhooks_are_signed_retried_with_backoff_and_failures_are_listed(world, key, monkeypatch):
+    import hashlib
+    import hmac
+
+    from ckanext.shanghai.realtime import webhooks
+
+    resource_id = world["products"]["carparks"]["resource_id"]
+    receiver = Receiver([503])
+    try:
+        with pytest.raises(tk.ValidationError) as refused:
+            call(world, "someone", "shanghai_realtime_webhook_create", id=resource_id, url=receiver.url)
+        assert "127.0.0.1" in str(refused.value.error_dict["url"])
+        monkeypatch.setitem(tk.config, "ckanext.shanghai.harvest.allowed_hosts", ["127.0.0.1"])
+        hook = call(world, "someone", "shanghai_realtime_webhook_create", id=resource_id, url=receiver.url)
+        assert hook["secret"] and hook["secret"] not in json.dumps(call(world, "someone", "shanghai_realtime_webhook_list"))
+        push(world, "carparks", [record("W1", 1, 0.3), record("W2", 2, 0.3)], key)
+        now = dt.datetime.now(UTC)
+        [first] = [r for r in webhooks.deliver_due(now) if r["webhook_id"] == hook["id"]]
+        assert first["delivered"] is False and first["http_status"] == 503
+        shown = [h for h in call(world, "someone", "shanghai_realtime_webhook_list") if h["id"] == hook["id"]][0]
+        assert shown["failures"] == 1 and dt.datetime.fromisoformat(shown["next_attempt"]) == now + dt.timedelta(seconds=10)
+        # Not due again before the backoff has passed; then the same events again, delivered.
+        assert [r for r in webhooks.deliver_due(now + dt.timedelta(seconds=5)) if r["webhook_id"] == hook["id"]] == []
+        [second] = [r for r in webhooks.deliver_due(now + dt.timedelta(seconds=11)) if r["webhook_id"] == hook["id"]]
+        assert second["delivered"] is True and second["events"] == 2
+        (headers_1, body_1), (headers_2, body_2) = receiver.received
+        assert body_1 == body_2
+        assert [e["key"] for e in json.loads(body_2)["events"]] == ["W1", "W2"]
+        expected = hmac.new(hook["secret"].encode(), headers_2["X-Shanghai-Timestamp"].encode() + b"." + body_2,
+                            hashlib.sha256).hexdigest()
+        assert headers_2["X-Shanghai-Signature"] == f"sha256={expected}"
+        failed = call(world, "someone", "shanghai_realtime_delivery_list", webhook_id=hook["id"], failed=True)
+        assert [(d["http_status"], d["attempt"]) for d in failed] == [(503, 1)]
+        # Nothing new: nothing sent.
+        assert [r for r in webhooks.deliver_due(now + dt.timedelta(seconds=20)) if r["webhook_id"] == hook["id"]] == []
+        with pytest.raises(tk.ObjectNotFound):
+            call(world, "other_admin", "shanghai_realtime_delivery_list", webhook_id=hook["id"])
+    finally:
+        receiver.close()
+
+
+def test_webhooks_of_a_conditional_product_need_access(world, monkeypatch):
+    monkeypatch.setitem(tk.config, "ckanext.shanghai.harvest.allowed_hosts", ["127.0.0.1"])
+    resource_id = world["products"]["carparks-restricted"]["resource_id"]
+    with pytest.raises(tk.NotAuthorized):
+        call(world, "someone", "shanghai_realtime_webhook_create", id=resource_id, url="http://127.0.0.1:9/hook")
+    assert call(world, "editor", "shanghai_realtime_webhook_create", id=resource_id,
+                url="http://127.0.0.1:9/hook")["active"] is True

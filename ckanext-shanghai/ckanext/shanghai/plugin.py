@@ -188,6 +188,7 @@ def _public(module) -> dict:
 @tk.blanket.auth_functions("ckanext.shanghai.realtime.auth")
 @tk.blanket.helpers("ckanext.shanghai.realtime.helpers")
 @tk.blanket.blueprints("ckanext.shanghai.realtime.views")
+@tk.blanket.cli("ckanext.shanghai.realtime.cli")
 class ShanghaiRealtimePlugin(plugins.SingletonPlugin):
     """Real-time data products: keyed DataStore tables fed by push (API
     action and a key-authenticated JSON endpoint), with their history, time

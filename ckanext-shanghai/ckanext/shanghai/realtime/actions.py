@@ -13,7 +13,7 @@ import ckan.model as model
 import ckan.plugins.toolkit as tk
 
 from ckanext.shanghai.access import policy
-from ckanext.shanghai.realtime import batch, store
+from ckanext.shanghai.realtime import batch, store, webhooks
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,8 @@ __all__ = [
     "shanghai_realtime_product_create", "shanghai_realtime_product_show", "shanghai_realtime_key_create",
     "shanghai_realtime_key_list", "shanghai_realtime_key_revoke", "shanghai_realtime_push",
     "shanghai_realtime_search", "shanghai_realtime_history", "shanghai_realtime_prune",
-    "shanghai_realtime_status_list",
+    "shanghai_realtime_status_list", "shanghai_realtime_webhook_create", "shanghai_realtime_webhook_list",
+    "shanghai_realtime_webhook_delete", "shanghai_realtime_delivery_list",
 ]
 
 MIN_REFRESH_SECONDS = 10
@@ -82,6 +83,7 @@ def status(product: dict, at: dt.datetime | None = None, last: dt.datetime | Non
     reference = last or product["created"]
     interrupted = (at - reference).total_seconds() > 2 * int(product["refresh_seconds"])
     result = {"resource_id": product["resource_id"], "package_id": product["package_id"],
+              "key_field": product["key_field"], "time_field": product["time_field"],
               "refresh_seconds": product["refresh_seconds"], "last_push": last.isoformat() if last else None,
               "interrupted": interrupted, "interrupted_since": reference.isoformat() if interrupted else None}
     if with_uptime:
@@ -131,7 +133,7 @@ def shanghai_realtime_product_create(context, data_dict):
     site = {"user": tk.get_action("get_site_user")({"ignore_auth": True}, {})["name"], "ignore_auth": True}
     created = tk.get_action("datastore_create")(dict(site), {
         "resource": {"package_id": package.id, "name": str(data_dict.get("name") or "实时数据"),
-                     "format": "JSON", "url_type": "datastore", "description": "实时数据（推送）/ Real-time data (pushed)"},
+                     "format": "JSON", "url_type": "datastore", "description": "实时数据，由数据提供部门推送"},
         "fields": [{"id": c["id"], "type": types[c["id"]]} for c in fields],
         "primary_key": [key_field], "indexes": [time_field], "force": True,
     })
@@ -323,3 +325,70 @@ def shanghai_realtime_status_list(context, data_dict):
             continue
         result.append(entry)
     return result
+
+
+def _hook_dict(hook: dict) -> dict:
+    return {key: (value.isoformat() if isinstance(value, dt.datetime) else value)
+            for key, value in hook.items() if key != "secret"}
+
+
+def _own_hook(context: dict, data_dict: dict) -> dict:
+    hook = webhooks.get(str(data_dict.get("webhook_id") or ""))
+    user = policy.user_of(context)
+    if hook is None or user is None or (hook["user_id"] != user.id and not user.sysadmin):
+        raise tk.ObjectNotFound("没有这个订阅 / No such subscription")
+    return hook
+
+
+def shanghai_realtime_webhook_create(context, data_dict):
+    """Subscribe an address to a product's observations (from now on). The
+    signing secret is in this answer only.
+
+    :param id: the product's resource id (or the data product's).
+    :param url: the subscriber's https (or http) address.
+    :returns: the subscription with its ``secret``.
+    """
+    product = _product(data_dict)
+    tk.check_access("shanghai_realtime_webhook_create", context, product)
+    url = str(data_dict.get("url") or "").strip()
+    try:
+        from ckanext.shanghai.files import fetching
+
+        fetching.check_url(url, fetching.configured_limits())
+    except fetching.SourceFetchError as error:
+        raise tk.ValidationError({"url": [str(error)]})
+    hook = webhooks.create(product, policy.user_of(context).id, url)
+    model.Session.commit()
+    return dict(_hook_dict(hook), secret=hook["secret"])
+
+
+@tk.side_effect_free
+def shanghai_realtime_webhook_list(context, data_dict):
+    """The caller's subscriptions, each with its failures in a row and when
+    the next attempt is due."""
+    tk.check_access("shanghai_realtime_webhook_create", context, None)
+    return [_hook_dict(hook) for hook in webhooks.list_for_user(policy.user_of(context).id)]
+
+
+def shanghai_realtime_webhook_delete(context, data_dict):
+    """End a subscription. :param webhook_id: its id."""
+    tk.check_access("shanghai_realtime_webhook_create", context, None)
+    hook = _own_hook(context, data_dict)
+    webhooks.deactivate(hook["id"])
+    model.Session.commit()
+    return {"id": hook["id"], "active": False}
+
+
+@tk.side_effect_free
+def shanghai_realtime_delivery_list(context, data_dict):
+    """A subscription's delivery attempts, newest first.
+
+    :param webhook_id: its id.
+    :param failed: only the failed ones (true/false, default false).
+    :param limit: at most this many (default 100).
+    """
+    tk.check_access("shanghai_realtime_webhook_create", context, None)
+    hook = _own_hook(context, data_dict)
+    rows = webhooks.deliveries(hook["id"], tk.asbool(data_dict.get("failed")), _int(data_dict, "limit", 100, 1, 1000))
+    return [{key: (value.isoformat() if isinstance(value, dt.datetime) else value) for key, value in row.items()}
+            for row in rows]

@@ -13,7 +13,7 @@ from ckanext.shanghai.access import policy
 __all__ = [
     "shanghai_realtime_product_create", "shanghai_realtime_product_show", "shanghai_realtime_key_create",
     "shanghai_realtime_push", "shanghai_realtime_search", "shanghai_realtime_prune",
-    "shanghai_realtime_status_list",
+    "shanghai_realtime_status_list", "shanghai_realtime_webhook_create",
 ]
 
 _DENIED = {"success": False, "msg": "没有权限 / Not authorized"}
@@ -85,4 +85,14 @@ def shanghai_realtime_prune(context, data_dict):
 
 @tk.auth_allow_anonymous_access
 def shanghai_realtime_status_list(context, data_dict):
+    return {"success": True}
+
+
+def shanghai_realtime_webhook_create(context, data_dict):
+    """Signed-in users subscribe to what they may read (a product), and
+    manage their own subscriptions (no product)."""
+    if policy.user_of(context) is None:
+        return {"success": False, "msg": "请先登录 / Please sign in"}
+    if data_dict and data_dict.get("resource_id") and not may_read(context, data_dict):
+        return {"success": False, "msg": "没有权限订阅这个数据产品 / Not authorized to follow this product"}
     return {"success": True}
