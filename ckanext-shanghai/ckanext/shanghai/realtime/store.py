@@ -326,6 +326,11 @@ def apply_batch(product: dict, columns: dict[str, str], observations: list[Obser
 # Reading history
 
 
+def _json(value):
+    # The DataStore's engine hands JSON columns over as text.
+    return json.loads(value) if isinstance(value, str) else value
+
+
 def table_as_of(resource_id: str, as_of: dt.datetime, limit: int, offset: int) -> tuple[int, list[dict]]:
     """The table as it was at ``as_of``: each key's newest observation at or
     before it, unless that was a deletion. (total, records by key)."""
@@ -340,7 +345,7 @@ def table_as_of(resource_id: str, as_of: dt.datetime, limit: int, offset: int) -
             f"with latest as (select distinct on (key) key, deleted from {HISTORY} "
             "where resource_id = :resource_id and observed <= :as_of order by key, observed desc, id desc) "
             "select count(*) from latest where not deleted"), {"resource_id": resource_id, "as_of": as_of}).scalar()
-    return total, [row.record for row in rows]
+    return total, [_json(row.record) for row in rows]
 
 
 def key_history(resource_id: str, key: str, since: dt.datetime, until: dt.datetime, limit: int) -> list[dict]:
@@ -350,7 +355,7 @@ def key_history(resource_id: str, key: str, since: dt.datetime, until: dt.dateti
             f"select id, observed, received, deleted, record from {HISTORY} where resource_id = :resource_id "
             "and key = :key and observed >= :since and observed <= :until order by observed, id limit :limit"),
             {"resource_id": resource_id, "key": key, "since": since, "until": until, "limit": limit}).all()
-    return [dict(row._mapping) for row in rows]
+    return [dict(row._mapping, record=_json(row.record)) for row in rows]
 
 
 def events_after(resource_id: str, last_id: int, limit: int) -> list[dict]:
@@ -360,7 +365,7 @@ def events_after(resource_id: str, last_id: int, limit: int) -> list[dict]:
             f"select id, key, observed, deleted, record from {HISTORY} "
             "where resource_id = :resource_id and id > :last_id order by id limit :limit"),
             {"resource_id": resource_id, "last_id": last_id, "limit": limit}).all()
-    return [dict(row._mapping) for row in rows]
+    return [dict(row._mapping, record=_json(row.record)) for row in rows]
 
 
 def last_pushes(resource_ids: list[str]) -> dict[str, dt.datetime]:
