@@ -71,6 +71,7 @@ setup(
             "shanghai_portal = ckanext.shanghai.plugin:ShanghaiPortalPlugin",
             "shanghai_access = ckanext.shanghai.plugin:ShanghaiAccessPlugin",
             "shanghai_desk = ckanext.shanghai.plugin:ShanghaiDeskPlugin",
+            "shanghai_realtime = ckanext.shanghai.plugin:ShanghaiRealtimePlugin",
             "shanghai_harvest = ckanext.shanghai.harvesters.plugin:ShanghaiHarvestPlugin",
             "shanghai_agency_export = ckanext.shanghai.harvesters.sources.agency_export:AgencyExportHarvester",
             "shanghai_ckan_api = ckanext.shanghai.harvesters.sources.ckan_api:CkanApiHarvester",

@@ -20,7 +20,7 @@ STATE = Path(os.environ.get("SHANGHAI_TEST_STATE", ".local/test"))
 
 # Plugins whose tables come from their own migrations (CKAN's reset_db
 # rebuilds only its core tables).
-PLUGIN_MIGRATIONS = ("activity", "harvest", "shanghai", "shanghai_portal", "shanghai_access", "shanghai_desk")
+PLUGIN_MIGRATIONS = ("activity", "harvest", "shanghai", "shanghai_portal", "shanghai_access", "shanghai_desk", "shanghai_realtime")
 
 
 def empty_database(reset_db, migrate_db_for, reset_index=None) -> None:

@@ -11,6 +11,11 @@ from ckanext.shanghai.web import errors
 from ckanext.shanghai.web import i18n
 from ckanext.shanghai.web import timing
 from ckanext.shanghai.logic import uploads
+from ckanext.shanghai.realtime import actions as realtime_actions
+from ckanext.shanghai.realtime import auth as realtime_auth
+from ckanext.shanghai.realtime import cli as realtime_cli
+from ckanext.shanghai.realtime import helpers as realtime_helpers
+from ckanext.shanghai.realtime import views as realtime_views
 
 
 @tk.blanket.config_declarations
@@ -249,3 +254,14 @@ class ShanghaiDeskPlugin(plugins.SingletonPlugin):
 
 def _public(module) -> dict:
     return {name: getattr(module, name) for name in module.__all__}
+
+
+@tk.blanket.actions(realtime_actions)
+@tk.blanket.auth_functions(realtime_auth)
+@tk.blanket.helpers(realtime_helpers)
+@tk.blanket.blueprints(realtime_views)
+@tk.blanket.cli(realtime_cli)
+class ShanghaiRealtimePlugin(plugins.SingletonPlugin):
+    """Real-time data products: keyed DataStore tables fed by push (API
+    action and a key-authenticated JSON endpoint), with their history, time
+    travel, liveness, uptime and a Server-Sent Events stream."""

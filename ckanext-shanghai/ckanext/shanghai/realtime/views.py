@@ -1,0 +1,135 @@
+"""The plain HTTP side of real-time products: a JSON POST of a batch with
+the push key in a header (``X-Push-Key``), and a Server-Sent Events stream
+per product that resumes from ``Last-Event-ID`` without loss."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+
+from flask import Blueprint, Response, request, stream_with_context
+
+import ckan.model as model
+import ckan.plugins.toolkit as tk
+from ckan.common import current_user
+
+from ckanext.shanghai.realtime import auth, store
+
+__all__ = ["shanghai_realtime"]
+
+shanghai_realtime = Blueprint("shanghai_realtime", __name__)
+
+KEY_HEADER = "X-Push-Key"
+_HEARTBEAT_SECONDS = 15
+
+
+def _json(body: dict, status: int) -> Response:
+    return Response(json.dumps(body, ensure_ascii=False, default=str), status=status,
+                    mimetype="application/json")
+
+
+def _problem(status: int, code: str, zh: str, en: str) -> Response:
+    return _json({"success": False, "error": {"code": code, "reason_zh": zh, "reason_en": en,
+                                              "message": f"{zh} / {en}"}}, status)
+
+
+def _user_context() -> dict:
+    return {"user": current_user.name, "auth_user_obj": current_user}
+
+
+@shanghai_realtime.route("/api/realtime/<id>/push", methods=["POST"])
+def push(id):
+    """One batch: ``{"records": [...]}`` (or the list itself)."""
+    product = store.get_product(id)
+    if product is None:
+        return _problem(404, "not-found", "没有这个实时数据产品", "No such real-time data product")
+    key = request.headers.get(KEY_HEADER)
+    if key:
+        row = store.find_push_key(key.strip())
+        if row is None:
+            return _problem(401, "bad-push-key", "推送密钥无效或已撤销", "The push key is not valid or was revoked")
+        context = {"user": "", "ignore_auth": False, "shanghai_realtime_key": row}
+    elif current_user.is_authenticated:
+        context = _user_context()
+    else:
+        return _problem(401, "no-push-key", f"请在请求头 {KEY_HEADER} 中提供推送密钥",
+                        f"Send the push key in the {KEY_HEADER} header")
+    try:
+        body = json.loads(request.get_data(cache=False) or b"null")
+    except ValueError:
+        return _problem(400, "bad-json", "请求体不是有效的 JSON", "The body is not valid JSON")
+    records = body.get("records") if isinstance(body, dict) else body
+    try:
+        result = tk.get_action("shanghai_realtime_push")(context, {"id": product["resource_id"], "records": records})
+    except tk.ValidationError as error:
+        return _json({"success": False, "error": error.error_dict}, 400)
+    except tk.NotAuthorized as error:
+        return _problem(403, "not-authorized", "没有推送到这个数据产品的权限",
+                        f"Not authorized to push to this product ({error})")
+    return _json({"success": True, "result": result}, 200)
+
+
+def _event(row: dict) -> str:
+    data = {"event_id": row["id"], "key": row["key"], "observed": row["observed"].isoformat(),
+            "deleted": row["deleted"], "record": row["record"]}
+    return f"id: {row['id']}\nevent: observation\ndata: {json.dumps(data, ensure_ascii=False, default=str)}\n\n"
+
+
+def _last_event_id() -> int | None:
+    value = request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
+    if value in (None, ""):
+        return None
+    try:
+        return max(int(value), 0)
+    except ValueError:
+        return None
+
+
+@shanghai_realtime.route("/api/realtime/<id>/stream")
+def stream(id):
+    """Server-Sent Events: one ``observation`` event per accepted
+    observation, numbered by its history row. Without ``Last-Event-ID`` (or
+    ``?last_event_id=``) the stream starts from now. A connection lasts at
+    most ``ckanext.shanghai.realtime.stream_seconds``; the client's
+    reconnect with the last id it saw resumes exactly after it."""
+    product = store.get_product(id)
+    if product is None:
+        return _problem(404, "not-found", "没有这个实时数据产品", "No such real-time data product")
+    context = _user_context()
+    if not auth.may_read(context, product):
+        return _problem(403, "not-authorized", "没有权限订阅这个数据产品，有条件开放的产品请先申请",
+                        "Not authorized to follow this product; apply for a conditional product")
+    resource_id = product["resource_id"]
+    last = _last_event_id()
+    if last is None:
+        last = store.events_before_now(resource_id)
+    lasting = float(tk.config.get("ckanext.shanghai.realtime.stream_seconds"))
+    poll = float(tk.config.get("ckanext.shanghai.realtime.stream_poll_seconds"))
+    page = 1000
+
+    def events():
+        nonlocal last
+        started = time.monotonic()
+        checked = started
+        yield "retry: 1000\n\n"
+        while True:
+            rows = store.events_after(resource_id, last, page)
+            for row in rows:
+                last = row["id"]
+                yield _event(row)
+            if len(rows) == page:
+                continue
+            now = time.monotonic()
+            if now - started >= lasting:
+                return
+            if now - checked >= _HEARTBEAT_SECONDS:
+                # A grant revoked or expired while the stream is open ends it.
+                model.Session.remove()
+                if not auth.may_read(_user_context(), product):
+                    return
+                checked = now
+                yield f": {dt.datetime.now(dt.timezone.utc).isoformat()}\n\n"
+            time.sleep(poll)
+
+    return Response(stream_with_context(events()), mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
