@@ -112,6 +112,20 @@ def harvest(label: str, records: list[dict], tmp_path, while_running=None) -> di
     return {"report": harvest_records.report_for_job(job.id), "source": source}
 
 
+def job_state(source_id: str) -> dict:
+    """What an operator would look at when a job does not finish."""
+    from ckanext.harvest.model import HarvestGatherError
+
+    job = model.Session.query(HarvestJob).filter(HarvestJob.source_id == source_id).one()
+    errors = [e.message[:300] for e in model.Session.query(HarvestGatherError).filter(
+        HarvestGatherError.harvest_job_id == job.id)]
+    redis = queue.harvest_queue.get_connection()
+    return {"status": job.status, "gather_finished": str(job.gather_finished), "gather_errors": errors,
+            "report": harvest_records.report_for_job(job.id),
+            "fetch_queue": redis.llen(queue.harvest_queue.get_fetch_routing_key()),
+            "in_hand": len(redis.keys(queue.harvest_queue.get_fetch_routing_key() + ":*"))}
+
+
 def finish_interrupted(source_id: str, timeout: float = 180) -> None:
     """Batches that failed while Solr was failing over were left unacknowledged;
     production's scheduler puts them back once they look stalled (here after
@@ -125,9 +139,12 @@ def finish_interrupted(source_id: str, timeout: float = 180) -> None:
             HarvestObject.state.in_(["WAITING", "FETCH", "IMPORT"])).count()
         if not unfinished:
             break
-        assert time.monotonic() < deadline, f"{unfinished} harvest objects never finished"
+        assert time.monotonic() < deadline, f"{unfinished} harvest objects never finished: {job_state(source_id)}"
         time.sleep(1.5)
+        # The scheduler's two ways of putting work back (messages taken and
+        # not finished; objects whose messages are gone).
         scheduler.requeue_stalled(fetch_seconds=1, gather_seconds=60)
+        scheduler.requeue_lost(fetch_seconds=1, gather_seconds=60)
         queue.run_consumer("fetch", until_idle=True)
     scheduler.finish_jobs(source_id)
     scheduler.close_reports()
