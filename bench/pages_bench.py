@@ -15,9 +15,11 @@ import argparse
 import configparser
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.parse
 import urllib.request
@@ -149,8 +151,11 @@ def main() -> int:
     ini = Path(os.environ["CKAN_INI"])
     base = site_url(ini)
     workers = start_workers(ini, ROOT / ".local" / "bench" / "logs")
+    work = tempfile.mkdtemp(prefix="shanghai-pages-")
     try:
-        load_demo(base, ini, options.records, ROOT / ".local" / "bench" / "pages-demo")
+        # The export goes where the harvesters may read local files
+        # (ckanext.shanghai.harvest.file_roots: the demo folder and /tmp).
+        load_demo(base, ini, options.records, Path(work))
         measured = {}
         for name, url in pages(base).items():
             runs = [lighthouse(name, url, run) for run in range(options.runs)]
@@ -166,6 +171,7 @@ def main() -> int:
                 process.wait(timeout=20)
             except (ProcessLookupError, subprocess.TimeoutExpired):
                 pass
+        shutil.rmtree(work, ignore_errors=True)
     rows = []
     for name, row in measured.items():
         for category in CATEGORIES:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import pwd
+import re
 import socket
 import urllib.error
 import urllib.parse
@@ -25,9 +27,8 @@ from stack.processes import Processes, require_free_port, wait_until
 from stack.profiles import CONFIGSETS, Profile, SOLR_DIR, fail, say
 
 CLOUD_SOLR_XML = SOLR_DIR / "solr-cloud.xml"
+BALANCER_CONF = SOLR_DIR.parent / "deploy" / "solr-balancer.conf"
 CONFIGSET = "ckan"
-# How long the balancer lets one node take over a search before asking the next.
-SEARCH_SECONDS = 5
 
 
 def nodes() -> int:
@@ -124,59 +125,42 @@ def ensure_collection(base: str, collection: str, shards: int = 2, replicas: int
 
 
 def _start_balancer(profile: Profile, procs: Processes, ports: list[int]) -> None:
-    """nginx on the profile's Solr port: each request to a live node; a node
+    """nginx on the profile's Solr port with the production balancer's rules
+    (config/deploy/solr-balancer.conf): each request to a live node; a node
     that refuses or drops the connection is skipped and the request goes to
     the next (searches and updates alike: an update is safe to send again,
-    Solr replaces documents by id)."""
+    Solr replaces documents by id). Only the nodes, the port and where nginx
+    keeps its files differ here."""
     state = profile.state / "solr-balancer"
     for child in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (state / child).mkdir(parents=True, exist_ok=True)
     conf = state / "nginx.conf"
-    servers = "\n".join(f"    server 127.0.0.1:{port} max_fails=1 fail_timeout=5s;" for port in ports)
-    conf.write_text(f"""# Written by config/stack/solrcloud.py; rewritten at each start.
-worker_processes 1;
-daemon off;
-pid {state / 'nginx.pid'};
-error_log {profile.logs / 'solr-balancer.log'} warn;
-events {{ worker_connections 1024; }}
-http {{
-  access_log off;
-  client_body_temp_path {state / 'body'};
-  proxy_temp_path {state / 'proxy'};
-  fastcgi_temp_path {state / 'fastcgi'};
-  uwsgi_temp_path {state / 'uwsgi'};
-  scgi_temp_path {state / 'scgi'};
-  client_max_body_size 1g;
-  upstream solr {{
-{servers}
-    keepalive 32;
-  }}
-  server {{
-    listen 127.0.0.1:{profile.solr_port};
-    proxy_http_version 1.1;
-    proxy_set_header Connection "";
-    proxy_set_header Host $host;
-    proxy_connect_timeout 2s;
-    proxy_send_timeout 600s;
-    proxy_next_upstream error timeout http_502 http_503 http_504 non_idempotent;
-    proxy_next_upstream_tries {len(ports)};
-    # A search answers in milliseconds; one that waits seconds is on a node
-    # that is still loading its cores after a restart: ask the next node.
-    location ~ /select/?$ {{
-      proxy_pass http://solr;
-      proxy_read_timeout {SEARCH_SECONDS}s;
-    }}
-    location / {{
-      proxy_pass http://solr;
-      proxy_read_timeout 600s;
-    }}
-  }}
-}}
-""", encoding="utf-8")
+    conf.write_text(balancer_conf(BALANCER_CONF.read_text(encoding="utf-8"), state, profile.logs,
+                                  profile.solr_port, ports), encoding="utf-8")
     require_free_port(profile.solr_port, "the Solr balancer", profile.port_variable("SOLR_PORT"))
     say(f"nginx: balancing Solr on 127.0.0.1:{profile.solr_port} over {len(ports)} nodes")
     procs.start("solr-balancer", ["nginx", "-c", str(conf), "-p", str(state), "-e",
                                   str(profile.logs / "solr-balancer.log")], stop_timeout=10)
+
+
+def balancer_conf(production: str, state: Path, logs: Path, port: int, ports: list[int]) -> str:
+    """The production balancer's configuration made local: these nodes and
+    port, nginx in the foreground, its temporary files under ``state``.
+    Started by root, nginx's workers would run as ``nobody`` and could not
+    write request bodies under a private folder (a mktemp clone, a home
+    directory): they run as the user who owns the state instead."""
+    servers = "\n".join(f"    server 127.0.0.1:{node} max_fails=1 fail_timeout=5s;" for node in ports)
+    text, count = re.subn(r"(?m)^( *server \S+:\d+ [^\n]*\n)+", servers + "\n", production)
+    text, listens = re.subn(r"listen \d+;", f"listen 127.0.0.1:{port};", text)
+    text, tries = re.subn(r"proxy_next_upstream_tries \d+;", f"proxy_next_upstream_tries {len(ports)};", text)
+    if (count, listens, tries) != (1, 1, 1):
+        fail(f"{BALANCER_CONF} no longer has one upstream list, one listen and one proxy_next_upstream_tries")
+    owner = f"user {pwd.getpwuid(os.getuid()).pw_name};\n" if os.geteuid() == 0 else ""
+    local = (f"# Written by config/stack/solrcloud.py from {BALANCER_CONF.name}; rewritten at each start.\n"
+             f"{owner}daemon off;\npid {state / 'nginx.pid'};\nerror_log {logs / 'solr-balancer.log'} warn;\n")
+    temp = "".join(f"  {kind}_temp_path {state / folder};\n" for kind, folder in (
+        ("client_body", "body"), ("proxy", "proxy"), ("fastcgi", "fastcgi"), ("uwsgi", "uwsgi"), ("scgi", "scgi")))
+    return local + text.replace("http {\n", "http {\n" + temp, 1)
 
 
 def _cluster(base: str) -> dict:
