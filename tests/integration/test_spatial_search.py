@@ -24,8 +24,9 @@ EAST_SEA = "122.60,31.00,122.80,31.20"
 
 
 def product(department: dict, title: str, **fields) -> dict:
+    fields.setdefault("open_condition", "unconditional")
     return factories.Dataset(owner_org=department["id"], title=title, data_domain="health",
-                             update_frequency="annual", open_condition="unconditional", **fields)
+                             update_frequency="annual", **fields)
 
 
 @pytest.fixture
@@ -101,3 +102,16 @@ class TestSpatialSearch:
         assert f"/resource/{catalog['resource']['id']}/export/geojson?map=1&amp;crs=wgs84" in page
         page = app.get(f"/dataset/{catalog['jingan']['name']}").body
         assert "data-sh-map" not in page
+
+    def test_a_conditional_products_table_is_not_mapped_before_the_grant(self, catalog, app):
+        civil = helpers.call_action("organization_show", id="civil-affairs")
+        gated = product(civil, "养老机构（有条件开放）", open_condition="conditional")
+        with ELDERLY.open("rb") as handle:
+            resource = helpers.call_action(
+                "resource_create", context=site_context(), package_id=gated["id"], name="名录",
+                format="CSV", url="elderly.csv", coordinate_crs="gcj02",
+                upload=FileStorage(io.BytesIO(handle.read()), filename="elderly.csv"))
+        assert datastore_loader.load_resource(resource["id"])["coordinates"]
+        page = app.get(f"/dataset/{gated['name']}").body
+        assert "养老机构（有条件开放）" in page and "data-sh-map" not in page
+        app.get(f"/dataset/{gated['name']}/resource/{resource['id']}/export/geojson", status=403)

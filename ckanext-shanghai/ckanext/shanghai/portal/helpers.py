@@ -397,6 +397,9 @@ def sh_table_maps(pkg: dict) -> list[dict]:
         status = datastore_loader.load_status(resource["id"]) or {}
         if not status.get("coordinates"):
             continue
+        # A conditional product's table stays unmapped until the grant.
+        if not tk.h.check_access("datastore_search", {"resource_id": resource["id"]}):
+            continue
         params = {"map": 1}
         if geo.declared_crs(resource):
             params["crs"] = crs
