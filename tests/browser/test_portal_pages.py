@@ -17,7 +17,7 @@ import pytest
 import rdflib
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from conftest import api, wait_for
 
@@ -160,6 +160,23 @@ def test_the_elderly_care_map_draws_every_point_and_names_it(portal, browser, sc
     table = api(portal["base"], "datastore_search", resource_id=resource["id"], limit=rows)["records"]
     beds = {str(row["beds"]) for row in table if " ".join(str(row["name"]).split()) == name}
     assert name and beds and any(b in popup.text for b in beds), popup.text
+
+
+def test_the_elderly_care_product_is_found_by_district_and_by_box(portal, browser, screenshot):
+    """Its extent came from its table (loaded by the job worker, then
+    re-indexed): Chongming has institutions, the open sea east of it none."""
+    title = "上海市养老机构"
+    found = api(portal["base"], "package_search", ext_district="崇明区", rows=100)["results"]
+    assert title in {p["title"] for p in found}
+    sea = api(portal["base"], "package_search", ext_bbox="122.60,31.00,122.80,31.20", rows=100)["results"]
+    assert title not in {p["title"] for p in sea}
+    open_page(browser, f"{portal['base']}/dataset/?q=养老")
+    Select(browser.find_element(By.ID, "sh-ext-district")).select_by_visible_text("崇明区")
+    browser.find_element(By.CSS_SELECTOR, "#sh-spatial-filter button[type=submit]").click()
+    WebDriverWait(browser, 30).until(EC.url_contains("ext_district="))
+    screenshot("district")
+    assert title in text_of(browser) and "q=" in browser.current_url
+    assert browser.find_element(By.ID, "sh-spatial-clear")
 
 
 def test_the_map_still_draws_its_points_when_the_tile_server_is_down(portal, browser):
