@@ -104,7 +104,15 @@ def xloader_copy_load(context: dict, resource_id: str, path: Path) -> int:
     _fresh(context, resource_id)
     fields = xloader.load_csv(str(path), resource_id=resource_id, mimetype="CSV", logger=log)
     xloader.calculate_record_count(resource_id=resource_id, logger=log)
-    xloader.create_column_indexes(fields=fields, resource_id=resource_id, logger=log)
+    # xloader.create_column_indexes, with the commit it lacks on SQLAlchemy 2
+    # (it leaves its connection idle in a transaction holding the table's
+    # lock, so the next load of the table waits forever).
+    import ckan.model as model
+
+    with xloader.get_write_engine().begin() as connection:
+        xloader.create_indexes({"model": model, "ignore_auth": True, "connection": connection},
+                               {"resource_id": resource_id, "fields": fields})
+        xloader._enable_fulltext_trigger(connection, resource_id)
     return _row_count(resource_id)
 
 
