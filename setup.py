@@ -38,6 +38,7 @@ setup(
             "public/**/*",
             "i18n/**/*",
             "migration/**/*",
+            "search/*.json",
         ],
         "ckanext.shanghai.schemas": ["*.yaml", "*.json"],
         "ckanext.shanghai.harvesters.mappings": ["*.yaml", "*.md"],

@@ -6,7 +6,11 @@ typed columns), and plain COPY of the file into text columns (the limit).
 A quick measurement for choosing the engine, not a test and not part of
 ``make bench``: it needs a CKAN stack and prints rows/s.
 
-    CKAN_INI=.local/bench.ini python bench/typed_load_candidates.py [--repeat 20]
+    CKAN_INI=.local/bench.ini python bench/typed_load_candidates.py [--repeat 20] [--xloader]
+
+``--xloader`` compares the typed loader with ckanext-xloader 2.6 instead
+(``pip install ckanext-xloader==2.6.0`` first; it is not a dependency of
+the portal).
 
 The large table is the presale-permits table repeated ``--repeat`` times
 (its rows are real; only the count is made up), to show the rate once the
@@ -73,6 +77,59 @@ def typed_load(context: dict, resource_id: str, path: Path) -> int:
         return table.row_count
 
 
+def _fresh(context: dict, resource_id: str) -> None:
+    import ckan.plugins.toolkit as tk
+
+    with contextlib.suppress(tk.ObjectNotFound):
+        tk.get_action("datastore_delete")(dict(context), {"resource_id": resource_id, "force": True})
+
+
+def _row_count(resource_id: str) -> int:
+    import ckan.plugins.toolkit as tk
+
+    return tk.get_action("datastore_search")({"ignore_auth": True}, {"resource_id": resource_id,
+                                                                     "limit": 0})["total"]
+
+
+def xloader_copy_load(context: dict, resource_id: str, path: Path) -> int:
+    """ckanext-xloader 2.6's direct path, as its job runs it: load_csv
+    (tabulator re-encodes the file to UTF-8, COPY into text columns, the
+    full-text column filled afterwards), the record count, then its column
+    indexes. Every column stays text."""
+    import logging
+
+    from ckanext.xloader import loader as xloader
+
+    log = logging.getLogger("xloader-bench")
+    _fresh(context, resource_id)
+    fields = xloader.load_csv(str(path), resource_id=resource_id, mimetype="CSV", logger=log)
+    xloader.calculate_record_count(resource_id=resource_id, logger=log)
+    # xloader.create_column_indexes, with the commit it lacks on SQLAlchemy 2
+    # (it leaves its connection idle in a transaction holding the table's
+    # lock, so the next load of the table waits forever).
+    import ckan.model as model
+
+    with xloader.get_write_engine().begin() as connection:
+        xloader.create_indexes({"model": model, "ignore_auth": True, "connection": connection},
+                               {"resource_id": resource_id, "fields": fields})
+        xloader._enable_fulltext_trigger(connection, resource_id)
+    return _row_count(resource_id)
+
+
+def xloader_typed_load(context: dict, resource_id: str, path: Path) -> int:
+    """ckanext-xloader 2.6's type-guessing path (``use_type_guessing``):
+    tabulator guesses types on a sample, rows go through datastore_upsert."""
+    import logging
+
+    from ckanext.xloader import loader as xloader
+
+    log = logging.getLogger("xloader-bench")
+    _fresh(context, resource_id)
+    xloader.load_table(str(path), resource_id=resource_id, mimetype="CSV", logger=log)
+    xloader.calculate_record_count(resource_id=resource_id, logger=log)
+    return _row_count(resource_id)
+
+
 def copy_limit(path: Path) -> int:
     import ckan.plugins.toolkit as tk
     import sqlalchemy as sa
@@ -92,15 +149,17 @@ def copy_limit(path: Path) -> int:
         engine.dispose()
 
 
-def timed(function, *args) -> dict:
-    tracemalloc.start()
+def timed(function, *args, trace: bool = True) -> dict:
+    if trace:
+        tracemalloc.start()
     started = time.perf_counter()
     try:
         rows = function(*args)
         seconds = time.perf_counter() - started
-        peak = tracemalloc.get_traced_memory()[1]
+        peak = tracemalloc.get_traced_memory()[1] if trace else 0
     finally:
-        tracemalloc.stop()
+        if trace:
+            tracemalloc.stop()
     return {"rows": rows, "seconds": seconds, "rows_per_second": rows / seconds, "peak_mb": peak / 2**20}
 
 
@@ -122,6 +181,33 @@ def compare(context: dict, resource_id: str, paths: list[Path], rounds: int = 3)
     return results
 
 
+def compare_xloader(context: dict, resource_id: str, paths: list[Path], rounds: int = 3,
+                    typed_up_to: int = 10_000) -> list[dict]:
+    """Median rows/s of the typed loader and of ckanext-xloader's two paths
+    on each table, without tracemalloc (xloader's type-guessing path only
+    on tables of up to ``typed_up_to`` rows: it goes through upsert)."""
+    results = []
+    for path in paths:
+        row = {"table": path.name}
+        engines = [("typed_copy", typed_load), ("xloader_copy", xloader_copy_load)]
+        rows = sum(1 for _ in path.open("rb")) - 1
+        if rows <= typed_up_to:
+            engines.append(("xloader_typed", xloader_typed_load))
+        for name, function in engines:
+            runs = []
+            for _ in range(rounds):
+                try:
+                    runs.append(timed(function, context, resource_id, path, trace=False))
+                except Exception as error:  # an engine that cannot load the table: say so
+                    row[name] = f"failed: {type(error).__name__}: {str(error)[:80]}"
+                    break
+            if runs:
+                row[name] = round(statistics.median(r["rows_per_second"] for r in runs))
+                row[f"{name}_rows"] = runs[0]["rows"]
+        results.append(row)
+    return results
+
+
 def print_table(results: list[dict]) -> None:
     print(f"{'table':48} {'rows':>8} {'text+upsert':>12} {'typed COPY':>11} {'COPY text':>10} {'ratio':>6}"
           f" {'peak MB (upsert/typed)':>24}")
@@ -135,6 +221,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--xloader", action="store_true",
+                        help="compare with ckanext-xloader 2.6 (installed separately) instead")
     args = parser.parse_args()
 
     import ckan.model as model
@@ -154,8 +242,12 @@ def main() -> int:
             "package_id": dataset["id"], "name": "bench", "format": "CSV", "url": "http://example.org/x.csv"})
         large = repeated_table(TABLES / "bj_new_housing_presale_permits_utf8bom.csv", args.repeat,
                                Path(folder) / "presale_x{}.csv".format(args.repeat))
-        print_table(compare(context, resource["id"], [TABLES / name for name in SMALL] + [large],
-                            args.rounds))
+        paths = [TABLES / name for name in SMALL] + [large]
+        if args.xloader:
+            for row in compare_xloader(context, resource["id"], paths, args.rounds):
+                print(row)
+        else:
+            print_table(compare(context, resource["id"], paths, args.rounds))
     return 0
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from stack.profiles import (
     AXE_INTEGRITY, AXE_TARGET, AXE_VERSION, BROWSER_PACKAGES, ECHARTS_INTEGRITY, ECHARTS_TARGET,
-    ECHARTS_VERSION, LAUNCHER_POM, LAUNCHER_SOURCE, LIGHTHOUSE_DIR, LIGHTHOUSE_VERSION, LOCAL, Profile, ROOT,
-    VENV, VENV_BIN, fail, say,
+    ECHARTS_VERSION, LAUNCHER_POM, LAUNCHER_SOURCE, LEAFLET_INTEGRITY, LEAFLET_TARGETS, LEAFLET_VERSION,
+    LIGHTHOUSE_DIR, LIGHTHOUSE_VERSION, LOCAL, Profile, ROOT, VENV, VENV_BIN, fail, say,
 )
 
 
@@ -139,6 +139,12 @@ def ensure_echarts() -> None:
     vendor_from_npm("echarts", ECHARTS_VERSION, ECHARTS_INTEGRITY, "dist/echarts.min.js", ECHARTS_TARGET)
 
 
+def ensure_leaflet() -> None:
+    """Vendor Leaflet's script and stylesheet for the table maps."""
+    for member, target in LEAFLET_TARGETS.items():
+        vendor_from_npm("leaflet", LEAFLET_VERSION, LEAFLET_INTEGRITY, member, target)
+
+
 def ensure_axe() -> None:
     """axe-core for the browser tests' accessibility audit, in the project's
     state (.local/), so that no test fetches it."""
@@ -178,6 +184,7 @@ def install(profile: Profile, dev: bool, browser: bool = False, load_tool: bool 
     ensure_debian_packages(wanted)
     ensure_venv(dev)
     ensure_echarts()
+    ensure_leaflet()
     if browser:
         ensure_axe()
     if load_tool:

@@ -43,6 +43,12 @@ PLUGINS = ("shanghai scheming_datasets scheming_organizations harvest ckan_harve
 ECHARTS_VERSION = "5.6.0"
 ECHARTS_INTEGRITY = "sha512-oTbVTsXfKuEhxftHqL5xprgLoc0k7uScAwtryCgWF6hPYFLRwOUHiFmHGCBKP5NPFNkDVopOieyUqYGH8Fa3kA=="
 ECHARTS_TARGET = ROOT / "ckanext-shanghai" / "ckanext" / "shanghai" / "assets" / "vendor" / "echarts.min.js"
+# Leaflet for the map of a table with coordinates (npm view leaflet@1.9.4 dist.integrity):
+# its script and its stylesheet, vendored beside ECharts.
+LEAFLET_VERSION = "1.9.4"
+LEAFLET_INTEGRITY = "sha512-nxS1ynzJOmOlHp+iL3FyWqK89GtNL8U8rvlMOsQdTTssxZwCXh8N2NB3GDQOL+YR3XnWyZAxwQixURb+FA74PA=="
+LEAFLET_TARGETS = {"dist/leaflet.js": ECHARTS_TARGET.with_name("leaflet.js"),
+                   "dist/leaflet.css": ECHARTS_TARGET.with_name("leaflet.css")}
 # axe-core, the accessibility rules the browser tests run on every page type
 # (npm view axe-core@4.11.0 dist.integrity); kept in the project's state.
 AXE_VERSION = "4.11.0"

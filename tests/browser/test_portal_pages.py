@@ -17,7 +17,7 @@ import pytest
 import rdflib
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from conftest import api, wait_for
 
@@ -129,6 +129,78 @@ def test_the_elderly_care_table_is_typed_with_a_dictionary_filter_and_geojson(po
         collection = json.load(response)
     everything = api(portal["base"], "datastore_search", resource_id=resource["id"], limit=0)["total"]
     assert collection["coordinate_crs"] == "wgs84" and len(collection["features"]) == everything
+
+
+def wait_for_points(browser, element_id: str) -> str:
+    return WebDriverWait(browser, 60).until(
+        lambda d: d.find_element(By.ID, element_id).get_attribute("data-points"))
+
+
+def test_the_elderly_care_map_draws_every_point_and_names_it(portal, browser, screenshot):
+    product = api(portal["base"], "package_search", q='title:"上海市养老机构"', rows=1)["results"][0]
+    resource = next(r for r in product["resources"] if r.get("datastore_active"))
+    rows = api(portal["base"], "datastore_search", resource_id=resource["id"], limit=0)["total"]
+    open_page(browser, f"{portal['base']}/{product['type']}/{product['name']}")
+    canvas_id = f"sh-map-{resource['id']}"
+    assert wait_for_points(browser, canvas_id) == str(rows)
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", browser.find_element(By.ID, canvas_id))
+    screenshot("map")
+    canvas = browser.find_element(By.ID, canvas_id)
+    points = canvas.find_elements(By.CSS_SELECTOR, "path.leaflet-interactive")
+    assert len(points) == rows
+    # No tile server configured for the test portal: the points draw on a plain background.
+    assert "sh-map-no-tiles" in canvas.get_attribute("class") and not canvas.find_elements(By.TAG_NAME, "img")
+    assert f"地图上共 {rows} 个点" in browser.find_element(By.ID, f"{canvas_id}-figure").text
+    # A point opens its institution's name and beds; the number is the table's.
+    shown = [p for p in points if p.is_displayed() and p.rect["width"] > 0]
+    browser.execute_script("arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))", shown[0])
+    popup = WebDriverWait(browser, 10).until(lambda d: d.find_element(By.CSS_SELECTOR, ".leaflet-popup-content"))
+    screenshot("map-popup")
+    name = popup.find_element(By.TAG_NAME, "strong").text
+    table = api(portal["base"], "datastore_search", resource_id=resource["id"], limit=rows)["records"]
+    beds = {str(row["beds"]) for row in table if " ".join(str(row["name"]).split()) == name}
+    assert name and beds and any(b in popup.text for b in beds), popup.text
+
+
+def test_the_elderly_care_product_is_found_by_district_and_by_box(portal, browser, screenshot):
+    """Its extent came from its table (loaded by the job worker, then
+    re-indexed): Chongming has institutions, the open sea east of it none."""
+    title = "上海市养老机构"
+    found = api(portal["base"], "package_search", ext_district="崇明区", rows=100)["results"]
+    assert title in {p["title"] for p in found}
+    sea = api(portal["base"], "package_search", ext_bbox="122.60,31.00,122.80,31.20", rows=100)["results"]
+    assert title not in {p["title"] for p in sea}
+    open_page(browser, f"{portal['base']}/dataset/?q=养老")
+    Select(browser.find_element(By.ID, "sh-ext-district")).select_by_visible_text("崇明区")
+    browser.find_element(By.CSS_SELECTOR, "#sh-spatial-filter button[type=submit]").click()
+    WebDriverWait(browser, 30).until(EC.url_contains("ext_district="))
+    screenshot("district")
+    assert title in text_of(browser) and "q=" in browser.current_url
+    assert browser.find_element(By.ID, "sh-spatial-clear")
+
+
+def test_the_map_still_draws_its_points_when_the_tile_server_is_down(portal, browser):
+    """The same map module, told to use a tile server nobody answers on."""
+    product = api(portal["base"], "package_search", q='title:"上海市养老机构"', rows=1)["results"][0]
+    resource = next(r for r in product["resources"] if r.get("datastore_active"))
+    open_page(browser, f"{portal['base']}/{product['type']}/{product['name']}/resource/{resource['id']}")
+    canvas = browser.find_element(By.ID, f"sh-map-{resource['id']}")
+    browser.execute_script("""
+        const copy = document.createElement('div');
+        for (const attr of arguments[0].attributes) {
+          if (!attr.name.startsWith('data-sh-map-drawn') && attr.name !== 'data-points' && attr.name !== 'id'
+              && attr.name !== 'class') { copy.setAttribute(attr.name, attr.value); }
+        }
+        copy.id = 'sh-map-dead-tiles';
+        copy.className = 'sh-map-canvas';
+        copy.setAttribute('data-tiles', 'http://127.0.0.1:9/tiles/{z}/{x}/{y}.png');
+        arguments[0].parentNode.appendChild(copy);
+        window.shanghaiMap.draw(copy);""", canvas)
+    rows = api(portal["base"], "datastore_search", resource_id=resource["id"], limit=0)["total"]
+    assert wait_for_points(browser, "sh-map-dead-tiles") == str(rows)
+    dead = browser.find_element(By.ID, "sh-map-dead-tiles")
+    assert len(dead.find_elements(By.CSS_SELECTOR, "path.leaflet-interactive")) == rows
+    WebDriverWait(browser, 30).until(lambda d: "sh-map-no-tiles" in dead.get_attribute("class"))
 
 
 def test_switch_to_english_in_one_click(portal, browser, screenshot):

@@ -250,9 +250,10 @@ def _set_status(resource_id: str, state: str, value: dict | None = None,
 
 
 def load_status(resource_id: str) -> dict | None:
-    """{state, rows, encoding, dictionary, coordinates, error_zh, error_en,
-    last_updated} or None; ``coordinates`` names the coordinate columns found
-    (see ``coordinates.detect_columns``)."""
+    """{state, rows, encoding, dictionary, coordinates, extent, error_zh,
+    error_en, last_updated} or None; ``coordinates`` names the coordinate
+    columns found (see ``coordinates.detect_columns``), ``extent`` is their
+    box ``[west, south, east, north]`` as stored (the declared system)."""
     try:
         task = tk.get_action("task_status_show")(_site_context(), {
             "entity_id": resource_id, "task_type": TASK_TYPE, "key": "load"})
@@ -262,7 +263,7 @@ def load_status(resource_id: str) -> dict | None:
     error = json.loads(task["error"]) if task.get("error") else {}
     return {"state": task["state"], "rows": value.get("rows"), "encoding": value.get("encoding"),
             "dictionary": value.get("dictionary") or [], "coordinates": value.get("coordinates"),
-            "error_zh": error.get("zh"), "error_en": error.get("en"),
+            "extent": value.get("extent"), "error_zh": error.get("zh"), "error_en": error.get("en"),
             "last_updated": task.get("last_updated")}
 
 
@@ -424,8 +425,47 @@ def load_resource(resource_id: str) -> dict:
             "导入时发生内部错误，请联系管理员",
             "An internal error stopped the load; please tell an administrator"))
         raise
+    found = coordinates.detect_columns(table.dictionary)
+    extent = None
+    if found:
+        try:
+            extent = _table_extent(resource_id, found)
+        except Exception:  # a map box is never worth a failed load
+            log.exception("could not find the extent of %s", resource_id)
     _set_status(resource_id, "complete", {"rows": table.row_count, "encoding": table.encoding,
                                           "columns": len(table.headers), "dictionary": table.dictionary,
-                                          "coordinates": coordinates.detect_columns(table.dictionary)})
+                                          "coordinates": found, "extent": extent})
     log.info("DataStore: loaded %s rows of %s (%s)", table.row_count, resource_id, table.encoding)
+    if extent:
+        # The product's spatial extent in the search index comes from this box.
+        from ckan.lib.search import rebuild
+
+        rebuild(resource["package_id"])
     return load_status(resource_id)
+
+
+# A ``121.47,31.23`` cell, as PostgreSQL reads it.
+_PAIR_PATTERN = r"^\s*(-?[0-9]+(?:\.[0-9]+)?)\s*[,，]\s*(-?[0-9]+(?:\.[0-9]+)?)\s*$"
+
+
+def _table_extent(resource_id: str, found: dict) -> list[float] | None:
+    """The box ``[west, south, east, north]`` of a loaded table's points
+    (plausible longitudes and latitudes only), or None when it has none."""
+    import sqlalchemy as sa
+    from ckanext.datastore.backend.postgres import get_read_engine
+
+    if "pair" in found:
+        source = (f"select (m)[1]::float8 as lng, (m)[2]::float8 as lat from "
+                  f"(select regexp_match({_quoted(found['pair'])}, :pattern) as m from {_quoted(resource_id)}) p "
+                  f"where m is not null")
+    else:
+        source = (f"select {_quoted(found['lng'])}::float8 as lng, {_quoted(found['lat'])}::float8 as lat "
+                  f"from {_quoted(resource_id)}")
+    with get_read_engine().connect() as connection:
+        row = connection.execute(sa.text(
+            f"select min(lng), min(lat), max(lng), max(lat) from ({source}) points "
+            f"where lng between -180 and 180 and lat between -90 and 90 and abs(lng) > 1 and abs(lat) > 1"),
+            {"pattern": _PAIR_PATTERN}).fetchone()
+    if row is None or row[0] is None:
+        return None
+    return [round(float(number), 7) for number in row]

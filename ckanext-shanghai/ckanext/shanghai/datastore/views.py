@@ -63,7 +63,9 @@ def export(id: str, resource_id: str, fmt: str):
     try:
         from ckanext.shanghai.portal import downloads
 
-        downloads.record_download(resource["package_id"], resource["id"])
+        # The map on the product's page fetches its points here: not a download.
+        if not request.args.get("map"):
+            downloads.record_download(resource["package_id"], resource["id"])
     except Exception:  # counting must never break a download
         log.exception("could not count an export of %s", resource_id)
     media_type = exports.MEDIA_TYPES[fmt]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ckan.plugins.toolkit as tk
 from ckan.lib.search.common import SearchError
 
+from ckanext.shanghai.search import spatial
 from ckanext.shanghai.web import errors
 
 __all__ = ["package_search"]
@@ -23,6 +24,8 @@ def package_search(up_func, context, data_dict):
     """
     try:
         return up_func(context, data_dict)
+    except spatial.SpatialFilterError:
+        raise  # a bad box or district: its own message says what is wrong
     except SearchError as error:
         if not errors.query_at_fault(error):
             raise

@@ -22,6 +22,7 @@ __all__ = [
     "sh_optional_assets", "sh_page_meta", "sh_qr_svg", "sh_share_links",
     "sh_asset_url",
     "sh_quality_flags",
+    "sh_map_tiles", "sh_table_maps", "sh_spatial_districts",
 ]
 
 
@@ -365,3 +366,55 @@ def sh_quality_flags(pkg: dict) -> list[dict]:
     return [{"code": flag["code"], "label": quality.label(flag["code"], language), "field": flag.get("field"),
              "value": flag.get("value"), "reason": flag.get("reason_en" if english else "reason_zh") or ""}
             for flag in quality.parse(pkg.get(quality.FIELD))]
+
+
+# A table with more points than this gets its GeoJSON link but no map: the
+# browser would fetch and draw every row.
+MAP_MAX_POINTS = 20000
+_NAME_COLUMNS = ("name", "名称", "机构名称", "单位名称", "title", "标题")
+
+
+def sh_map_tiles() -> dict:
+    """The configured tile server (``url`` empty when there is none),
+    its attribution and the coordinate system of its images."""
+    return {"url": tk.config.get("ckanext.shanghai.map.tile_url") or "",
+            "attribution": tk.config.get("ckanext.shanghai.map.tile_attribution") or "",
+            "crs": tk.config.get("ckanext.shanghai.map.tile_crs") or "wgs84"}
+
+
+def sh_table_maps(pkg: dict) -> list[dict]:
+    """The maps of a product's tables with coordinates: ``resource``,
+    ``geojson_url`` (in the tile server's system when the department
+    declared the table's), ``label_field`` and ``too_many`` (rows over
+    MAP_MAX_POINTS: no map is drawn)."""
+    from ckanext.shanghai.datastore import geo
+
+    maps = []
+    crs = sh_map_tiles()["crs"]
+    for resource in pkg.get("resources") or []:
+        if not resource.get("datastore_active"):
+            continue
+        status = datastore_loader.load_status(resource["id"]) or {}
+        if not status.get("coordinates"):
+            continue
+        # A conditional product's table stays unmapped until the grant.
+        if not tk.h.check_access("datastore_search", {"resource_id": resource["id"]}):
+            continue
+        params = {"map": 1}
+        if geo.declared_crs(resource):
+            params["crs"] = crs
+        url = tk.h.url_for("shanghai_tables.export", id=pkg["name"], resource_id=resource["id"],
+                           fmt="geojson", **params)
+        texts = [entry["name"] for entry in status.get("dictionary") or [] if entry.get("type") == "text"]
+        label = next((name for name in texts if name.strip().lower() in _NAME_COLUMNS), texts[0] if texts else "")
+        maps.append({"resource": resource, "geojson_url": url, "label_field": label,
+                     "too_many": (status.get("rows") or 0) > MAP_MAX_POINTS})
+    return maps
+
+
+def sh_spatial_districts() -> list[dict]:
+    """Shanghai's districts for the search page's filter: ``value`` and
+    ``label`` in the page's language."""
+    english = sh_is_english()
+    return [{"value": district["name"], "label": district["en"] if english else district["name"]}
+            for district in search.spatial.DISTRICTS]

@@ -11,6 +11,8 @@ from typing import Any
 import ckan.plugins as plugins
 import ckan.plugins.toolkit as tk
 
+from ckanext.shanghai.search import spatial
+
 log = logging.getLogger(__name__)
 
 # Fields CKAN's indexer writes itself, or that the Solr schema types
@@ -37,13 +39,14 @@ QUERY_FIELDS = "name^4 title^4 tags^2 groups^2 text"
 def index_document(pkg_dict: dict[str, Any]) -> dict[str, Any]:
     """A dataset's Solr document, shaped in a fixed order: the portal's own
     fields (download counts, related products), then the text and exact
-    fields, then the public desk's flag of accepted error reports, then,
+    fields, the spatial extent, then the public desk's flag of accepted error reports, then,
     last, conditional access takes out the addresses of
     conditional products (so no earlier step can put one back)."""
     if plugins.plugin_loaded("shanghai_portal"):
         pkg_dict = _portal_fields(pkg_dict)
     pkg_dict = _quality_fields(pkg_dict)
     pkg_dict = shape_index_document(pkg_dict)
+    pkg_dict = spatial.index_fields(pkg_dict)
     if plugins.plugin_loaded("shanghai_desk"):
         from ckanext.shanghai.desk import quality
 
@@ -56,9 +59,13 @@ def index_document(pkg_dict: dict[str, Any]) -> dict[str, Any]:
 
 
 def search_params(params: dict[str, Any]) -> dict[str, Any]:
-    """A search as sent to Solr: the ranked fields, and data applications
-    kept out of a search that does not ask for them."""
+    """A search as sent to Solr: the ranked fields, the spatial filter
+    (``ext_bbox``, ``ext_district``), and data applications kept out of a
+    search that does not ask for them."""
     params = shape_query(params)
+    spatial_filter = spatial.filter_query(params.get("extras") or {})
+    if spatial_filter:
+        params["fq"] = f"{params.get('fq') or ''} {spatial_filter}".strip()
     if plugins.plugin_loaded("shanghai_portal"):
         fq = params.get("fq") or ""
         if "dataset_type:application" not in fq:
