@@ -101,6 +101,9 @@ class Mapping(CompiledMapping):
         department = self._department(record, identity, flags)
         dataset_type = (
             self._type_fixed or self._type_by_department.get(department, self._type_default))
+        if self._type_from:
+            named = self._text(record, self._type_from, identity)
+            dataset_type = named if named in self.dataset_types else self._type_default
         schema = self._schemas[dataset_type]
         package: dict[str, Any] = {"type": dataset_type, "name": self.package_name(identity)}
         for rule in self.rules:
