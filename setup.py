@@ -39,7 +39,7 @@ setup(
             "i18n/**/*",
             "migration/**/*",
         ],
-        "ckanext.shanghai.schemas": ["*.yaml", "*.json"],
+        "ckanext.shanghai.schemas": ["*.yaml", "*.json", "vocabularies/*.yaml"],
         "ckanext.shanghai.harvesters.mappings": ["*.yaml", "*.md"],
     },
     include_package_data=False,

@@ -1,8 +1,8 @@
 """DCAT-AP 3.0.1 conformance of a DCAT document: validates it with pyshacl
-against the SEMIC shapes shipped in tests/data/dcat-ap-3.0.1 and prints the
-number of violations, by shape path and constraint, then writes them to
-bench/results/dcat_conformance.json. A measurement, not a test (the test is
-tests/integration/test_dcat_conformance.py).
+against the SEMIC shapes shipped in tests/data/dcat-ap-3.0.1 (as
+tests/dcat_testing.py loads them) and prints the number of violations, by
+property and constraint, then adds them to bench/results/dcat_conformance.json.
+A measurement, not a test (the test is tests/integration/test_dcat_conformance.py).
 
     .venv/bin/python bench/dcat_conformance.py catalog.ttl [--format turtle]
     curl -s http://127.0.0.1:5000/catalog.ttl > catalog.ttl   # a running portal
@@ -15,40 +15,10 @@ import json
 import sys
 from pathlib import Path
 
-import pyshacl
 import rdflib
-from rdflib.namespace import SH
 
-SHAPES_DIR = Path(__file__).resolve().parent.parent / "tests" / "data" / "dcat-ap-3.0.1"
-SHAPE_FILES = ("dcat-ap-SHACL.ttl", "ranges.ttl", "mdr-vocabularies.shape.ttl")
-
-
-def shapes_graph() -> rdflib.Graph:
-    """The three shape files as one graph. The 3.0.1 release names a few
-    property shapes it defines nowhere (tests/data/dcat-ap-3.0.1/README.md
-    lists them); pyshacl refuses to run with them, so those references go."""
-    graph = rdflib.Graph()
-    for name in SHAPE_FILES:
-        graph.parse(SHAPES_DIR / name, format="turtle")
-    for shape, reference in list(graph.subject_objects(SH.property)):
-        if (reference, SH.path, None) not in graph:
-            graph.remove((shape, SH.property, reference))
-    return graph
-
-
-def violations(data: rdflib.Graph, shapes: rdflib.Graph | None = None) -> list[dict]:
-    """Each sh:Violation the report lists as {focus, path, constraint,
-    value, message} (the details of a failed sh:node are not counted again)."""
-    _, report, _ = pyshacl.validate(data, shacl_graph=shapes or shapes_graph(), inference="none",
-                                    allow_warnings=True, advanced=True)
-    found = []
-    for result in report.objects(None, SH.result):
-        if report.value(result, SH.resultSeverity) != SH.Violation:
-            continue
-        found.append({key: str(report.value(result, predicate) or "") for key, predicate in (
-            ("focus", SH.focusNode), ("path", SH.resultPath), ("constraint", SH.sourceConstraintComponent),
-            ("value", SH.value), ("message", SH.resultMessage))})
-    return found
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from dcat_testing import violations  # noqa: E402  (the shapes and the count the test uses)
 
 
 def main(argv=None) -> int:

@@ -30,7 +30,7 @@ from ckanext.shanghai.files import fetching
 from ckanext.shanghai.files import readers
 from ckanext.shanghai.harvesters import pipeline
 from ckanext.shanghai.messages import Message
-from ckanext.shanghai.portal.dcat import DOMAIN, NATIONAL_THEME, SH, same_contact_detail, vocabularies
+from ckanext.shanghai.portal.dcat import NATIONAL_THEME, SH, same_contact_detail, vocabularies
 
 log = logging.getLogger(__name__)
 
@@ -162,9 +162,9 @@ class ShanghaiCoreProfile(RDFProfile):
         return ""
 
     def _domain(self, dataset_ref) -> str:
-        """The portal's own domain (sh:dataDomain, or a concept of its
-        domain scheme), else a domain named in a theme's text, else the
-        domain of the first EU data theme, else the broadest."""
+        """The portal's own domain (sh:dataDomain), else a theme ending in a
+        domain's code or naming it, else the domain of the first EU data
+        theme, else the broadest."""
         own = self._object_value(dataset_ref, SH.dataDomain)
         if own in DOMAINS:
             return own
@@ -172,7 +172,7 @@ class ShanghaiCoreProfile(RDFProfile):
         for theme in themes:
             if theme.startswith(str(SH[NATIONAL_THEME])):
                 continue
-            if theme.startswith(str(SH[DOMAIN])) and _last_segment(theme) in DOMAINS:
+            if _last_segment(theme) in DOMAINS:
                 return _last_segment(theme)
             for code, label in DOMAINS.items():
                 if label in theme:

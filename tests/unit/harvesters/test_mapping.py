@@ -547,3 +547,31 @@ def test_a_record_at_the_limits_still_maps():
     record["数据格式"] = ",".join(f"F{n}" for n in range(200))
     package = bundled("shanghai").apply(record).package
     assert len(package["title"]) == 500 and len(package["resources"]) == 200
+
+
+def test_a_record_naming_its_type_gets_that_schema_and_its_fields_by_name():
+    """The DCAT mapping: a sibling portal names each product's schema, and
+    the department fields come by their field names, codes checked."""
+    mapping = bundled("dcat")
+    record = {"identifier": "SH-1", "title": "上海市医院床位信息", "publisher": "上海市卫生健康委员会",
+              "dataset_type": "health", "hospital_grade": "grade-3a", "reporting_period": "annual",
+              "pollutants": ["pm25", "so2"], "distributions": []}
+    health = mapping.apply(record)
+    assert health.dataset_type == "health"
+    assert (health.package["hospital_grade"], health.package["reporting_period"]) == ("grade-3a", "annual")
+    assert "pollutants" not in health.package  # the ecology schema's field
+    for named in ("application", "no-such-schema", ""):
+        plain = mapping.apply({**record, "dataset_type": named})
+        assert plain.dataset_type == "dataset" and "hospital_grade" not in plain.package
+    flagged = mapping.apply({**record, "hospital_grade": "grade-9"})
+    assert flagged.package["hospital_grade"] == ""
+    assert [flag.code for flag in flagged.warnings] == ["unmapped-value"]
+
+
+def test_a_mapping_with_two_ways_to_the_type_or_a_bad_fields_by_name_is_refused():
+    config = dict(bundled("dcat").config)
+    with pytest.raises(MappingConfigError) as raised:
+        load_mapping({**config, "dataset_type": {"from": "dataset_type", "fixed": "dataset"},
+                      "fields_by_name": "yes"})
+    text = str(raised.value)
+    assert "only one of fixed, by_department and from" in text and "fields_by_name must be true or false" in text

@@ -6,7 +6,7 @@ vocabularies for frequency, access rights, data themes, file types and
 language, IANA media types, foaf:Agent publishers named in zh and en, vcard
 contacts, typed landing pages and licences, an accessURL on every
 distribution; each concept used is written with its type, label and scheme
-(schemas/dcat_vocabularies.yaml), so a validator needs no other file.
+(schemas/vocabularies/dcat.yaml), so a validator needs no other file.
 
 Parsing stays with the harvesters' shanghai_core, which reads back every
 term written here: the core fields through their DCAT terms, the rest (the
@@ -40,7 +40,7 @@ SH = Namespace("https://data.sh.gov.cn/ns/core#")
 # same URIs without the trailing slash).
 DOMAIN = "domain/"
 NATIONAL_THEME = "national-theme/"
-VOCABULARIES_FILE = Path(schemas_package.__file__).resolve().parent / "dcat_vocabularies.yaml"
+VOCABULARIES_FILE = Path(schemas_package.__file__).resolve().parent / "vocabularies" / "dcat.yaml"
 # Fields every schema shares and DCAT terms carry; a department schema's
 # other fields are written as sh:<field name>.
 CORE_FIELDS = frozenset({
@@ -56,7 +56,7 @@ _PHONE = re.compile(r"\+?\d[\d\-(). ]{5,}\d")
 
 @functools.lru_cache(maxsize=2)
 def vocabularies(path: str | Path = VOCABULARIES_FILE) -> dict:
-    """schemas/dcat_vocabularies.yaml, read once."""
+    """schemas/vocabularies/dcat.yaml, read once."""
     return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
 
 
@@ -226,7 +226,7 @@ class ShanghaiPortalProfile(RDFProfile):
 
     def _agent(self, org: dict) -> URIRef:
         """The department as a foaf:Agent named in zh (and in en when
-        schemas/dcat_vocabularies.yaml knows its English name)."""
+        schemas/vocabularies/dcat.yaml knows its English name)."""
         agent = URIRef(f"{catalog_uri().rstrip('/')}/organization/{org['name']}")
         name = org.get("title") or org["name"]
         self.g.add((agent, RDF.type, FOAF.Agent))
