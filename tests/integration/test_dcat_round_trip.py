@@ -42,6 +42,10 @@ def test_every_field_of_every_department_schema_survives_the_round_trip(served_p
                                      **every_field_product(kind, condition, number))
                  for number, (kind, condition) in enumerate(
                      (kind, condition) for kind in product_types() for condition in ("unconditional", "conditional"))]
+    # Without the description and the landing page DCAT-AP requires: the
+    # export fills them in, the harvest leaves them out again.
+    originals.append(helpers.call_action("package_create", context=site_context(), owner_org=department["id"],
+                                         **dict(every_field_product("dataset", "unconditional", 99), notes="", url="")))
     source = tk.get_action("harvest_source_create")(site_context(), {
         "name": "sibling-portal", "title": "兄弟平台", "url": f"{served_portal}/catalog.ttl",
         "source_type": "shanghai_dcat", "owner_org": department["id"], "config": "{}"})
