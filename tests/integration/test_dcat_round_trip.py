@@ -1,7 +1,8 @@
 """Lossless DCAT round trip: products of every department schema, each with
 every field filled in and under both open conditions, exported by a portal
-running this software at /catalog.ttl and harvested by the DCAT harvester
-of another, arrive with the same value in every field of their schema."""
+running this software at /catalog.ttl (or .rdf, .jsonld) and harvested by
+the DCAT harvester of another, arrive with the same value in every field of
+their schema."""
 import pytest
 
 import ckan.model as model
@@ -33,7 +34,8 @@ def schema_values(product: dict) -> dict:
     return values
 
 
-def test_every_field_of_every_department_schema_survives_the_round_trip(served_portal, monkeypatch):
+@pytest.mark.parametrize("catalog", ["catalog.ttl", "catalog.rdf", "catalog.jsonld"])
+def test_every_field_of_every_department_schema_survives_the_round_trip(served_portal, monkeypatch, catalog):
     from ckanext.shanghai.access.policy import gated_url
 
     monkeypatch.setitem(tk.config, "ckanext.shanghai.harvest.allowed_hosts", ["127.0.0.1"])
@@ -47,7 +49,7 @@ def test_every_field_of_every_department_schema_survives_the_round_trip(served_p
     originals.append(helpers.call_action("package_create", context=site_context(), owner_org=department["id"],
                                          **dict(every_field_product("dataset", "unconditional", 99), notes="", url="")))
     source = tk.get_action("harvest_source_create")(site_context(), {
-        "name": "sibling-portal", "title": "兄弟平台", "url": f"{served_portal}/catalog.ttl",
+        "name": "sibling-portal", "title": "兄弟平台", "url": f"{served_portal}/{catalog}",
         "source_type": "shanghai_dcat", "owner_org": department["id"], "config": "{}"})
     report = run_job(source["id"])
     assert (report["added"], report["rejected"]) == (len(originals), 0), report
