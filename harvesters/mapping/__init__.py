@@ -42,6 +42,10 @@ at once in a ``MappingConfigError``. Keys:
     ``true``: every field of the schemas that ``fields`` does not name (but
     ``quality_flags`` and the generated ones) is taken from the source field
     of the same name, with the schema's kind. Optional.
+``flags_from``
+    A source field holding the quality flags another portal stored on the
+    record (a JSON list of messages): kept on the product beside the flags
+    this harvest raises. Optional.
 ``empty_values``
     Source values meaning "no value" for every field (e.g. ``暂无``); blank
     text always is.

@@ -246,7 +246,7 @@ class _Problems(list):
 # Dataset types that are not data products: never a harvested record's type.
 NOT_PRODUCT_TYPES = frozenset({"application"})
 _TOP_KEYS = {"version", "description", "name_prefix", "identity", "department", "dataset_type",
-             "empty_values", "placeholder_dates", "fields", "fields_by_name", "resources"}
+             "empty_values", "placeholder_dates", "fields", "fields_by_name", "flags_from", "resources"}
 _DEPARTMENT_KEYS = {"from", "fixed", "aliases", "join", "prefix_if", "empty_values", "placeholders",
                     "placeholder_department"}
 _RULE_KEYS = {
@@ -353,6 +353,10 @@ class CompiledMapping:
         self._read_dataset_type(problems, config.get("dataset_type", {"fixed": "dataset"}))
         self.rules: tuple[FieldRule, ...] = tuple(self._read_fields(problems, config.get("fields")))
         self._read_resources(problems, config.get("resources"))
+        self._flags_from: str | None = None
+        if "flags_from" in config:
+            names = _field_names(problems, "flags_from", config["flags_from"])
+            self._flags_from = names[0] if len(names) == 1 else None
         if problems:
             raise MappingConfigError(problems)
         self.fingerprint = hashlib.sha256(

@@ -50,7 +50,7 @@ DOMAINS = {
 # The sh: terms the core fields travel in (every other sh: term on a
 # dataset is a department schema's own field, by its field name).
 _CORE_TERMS = {SH.name, SH.updateFrequency, SH.dataDomain, SH.nationalTheme, SH.recordCount, SH.datasetType,
-               SH.filledIn, SH["format"]}
+               SH.filledIn, SH["format"], SH.qualityFlags}
 
 
 def _to_portal(vocabulary: str) -> dict[str, str]:
@@ -104,6 +104,7 @@ class ShanghaiCoreProfile(RDFProfile):
         dataset_dict["resources"] = [self._resource(distribution) for distribution in self._distributions(dataset_ref)]
         dataset_dict["dataset_type"] = self._object_value(dataset_ref, SH.datasetType)
         dataset_dict["department_fields"] = self._department_fields(dataset_ref)
+        dataset_dict["quality_flags"] = self._object_value(dataset_ref, SH.qualityFlags)
         # ckanext-dcat's harvester records its guid as an extra.
         dataset_dict.setdefault("extras", [])
         return dataset_dict
@@ -277,6 +278,7 @@ def flatten(dataset: dict[str, Any], default_publisher: str) -> dict[str, Any]:
         "publisher": dataset.get("publisher") or default_publisher,
         "distributions": dataset.get("resources") or [],
         "dataset_type": dataset.get("dataset_type"),
+        "quality_flags": dataset.get("quality_flags"),
         # A department schema's own fields, by their field names.
         **{name: value for name, value in (dataset.get("department_fields") or {}).items()
            if name not in _FLAT_KEYS},
@@ -286,7 +288,7 @@ def flatten(dataset: dict[str, Any], default_publisher: str) -> dict[str, Any]:
 _FLAT_KEYS = frozenset({"identifier", "title", "notes", "tags", "data_domain", "national_theme", "update_frequency",
                         "open_condition", "first_published", "last_updated", "temporal_start", "temporal_end",
                         "spatial_coverage", "record_count", "license_id", "terms_of_use", "url", "contact",
-                        "publisher", "distributions", "dataset_type"})
+                        "publisher", "distributions", "dataset_type", "quality_flags"})
 
 
 def catalog_records(url: str, limits: fetching.FetchLimits, default_publisher: str) -> Iterator[dict]:

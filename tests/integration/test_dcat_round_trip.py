@@ -2,19 +2,27 @@
 every field filled in and under both open conditions, exported by a portal
 running this software at /catalog.ttl (or .rdf, .jsonld) and harvested by
 the DCAT harvester of another, arrive with the same value in every field of
-their schema."""
+their schema (the quality flags their first harvest raised too)."""
+import json
+
 import pytest
 
 import ckan.model as model
 import ckan.plugins.toolkit as tk
 from ckan.tests import helpers
 from ckanext.scheming.helpers import scheming_get_dataset_schema
+from ckanext.shanghai import quality
 
 from dcat_testing import every_field_product, product_types
 from portal_testing import make_department, run_job, site_context
 
 pytestmark = pytest.mark.usefixtures("clean_db", "clean_index")
 
+FLAGS = json.dumps([{
+    "code": "unmapped-value", "field": "update_frequency", "value": "每两年",
+    "reason_zh": "更新频度「每两年」没有对应的 update_frequency 取值；改用默认值「irregular」",
+    "reason_en": "更新频度 value '每两年' has no update_frequency code; the default 'irregular' is used instead"}],
+    ensure_ascii=False)
 # Fields the harvest itself fills in: the copy's own name, and the
 # identifier a harvested product keeps (checked below).
 OWN_FIELDS = {"name", "source_identifier"}
@@ -40,10 +48,14 @@ def test_every_field_of_every_department_schema_survives_the_round_trip(served_p
 
     monkeypatch.setitem(tk.config, "ckanext.shanghai.harvest.allowed_hosts", ["127.0.0.1"])
     department = make_department(name="health-commission", title="上海市卫生健康委员会（上海市中医药管理局）")
-    originals = [helpers.call_action("package_create", context=site_context(), owner_org=department["id"],
-                                     **every_field_product(kind, condition, number))
-                 for number, (kind, condition) in enumerate(
-                     (kind, condition) for kind in product_types() for condition in ("unconditional", "conditional"))]
+    # The conditional ones as a harvest wrote them, with the flags it raised.
+    originals = [helpers.call_action(
+        "package_create", context={**site_context(), quality.HARVEST_CONTEXT: condition == "conditional"},
+        owner_org=department["id"], **every_field_product(kind, condition, number),
+        **({"quality_flags": FLAGS} if condition == "conditional" else {}))
+        for number, (kind, condition) in enumerate(
+            (kind, condition) for kind in product_types() for condition in ("unconditional", "conditional"))]
+    assert sum(bool(original["quality_flags"]) for original in originals) == len(product_types())
     # Without the description and the landing page DCAT-AP requires: the
     # export fills them in, the harvest leaves them out again.
     originals.append(helpers.call_action("package_create", context=site_context(), owner_org=department["id"],

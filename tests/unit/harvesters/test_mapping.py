@@ -575,3 +575,30 @@ def test_a_mapping_with_two_ways_to_the_type_or_a_bad_fields_by_name_is_refused(
                       "fields_by_name": "yes"})
     text = str(raised.value)
     assert "only one of fixed, by_department and from" in text and "fields_by_name must be true or false" in text
+
+
+def test_flags_another_portal_stored_stay_beside_this_harvests_own():
+    import json
+
+    inherited = [{"code": "placeholder-date", "field": "first_published", "value": "1900-01-01",
+                  "reason_zh": "占位日期", "reason_en": "a placeholder date"}]
+    record = {"identifier": "SH-2", "title": "道路交通事故", "publisher": "上海市公安局", "tags": "交通|x",
+              "quality_flags": json.dumps(inherited + [{"code": "no reason"}]), "distributions": []}
+    mapped = bundled("dcat").apply(record)
+    stored = json.loads(mapped.package["quality_flags"])
+    assert [flag["code"] for flag in stored] == ["placeholder-date", "tag-too-short"]
+    assert stored[0] == inherited[0]
+    assert [flag.code for flag in mapped.warnings] == ["tag-too-short"]
+
+
+def test_a_flag_raised_again_is_said_once():
+    import json
+
+    inherited = [{"code": "dates-inverted", "field": "last_updated", "value": "2019-01-01",
+                  "reason_zh": "日期颠倒", "reason_en": "dates inverted"}]
+    record = {"identifier": "SH-3", "title": "道路交通事故", "publisher": "上海市公安局",
+              "first_published": "2020-01-01", "last_updated": "2019-01-01",
+              "quality_flags": json.dumps(inherited), "distributions": []}
+    mapped = bundled("dcat").apply(record)
+    assert json.loads(mapped.package["quality_flags"]) == inherited
+    assert [flag.code for flag in mapped.warnings] == ["dates-inverted"]

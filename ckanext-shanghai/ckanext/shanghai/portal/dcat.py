@@ -18,6 +18,7 @@ and marked ``sh:filledIn`` so that the harvester leaves it out again."""
 from __future__ import annotations
 
 import functools
+import json
 import re
 from pathlib import Path
 
@@ -210,6 +211,11 @@ class ShanghaiPortalProfile(RDFProfile):
         if dataset_dict.get("contact"):
             self._contact_point(dataset_ref, dataset_dict["contact"], org_name)
         self._department_fields(dataset_ref, dataset_dict, schema)
+        if dataset_dict.get("quality_flags"):
+            # What this portal's harvest found in the product's source.
+            flags = dataset_dict["quality_flags"]
+            g.add((dataset_ref, SH.qualityFlags, Literal(
+                flags if isinstance(flags, str) else json.dumps(flags, ensure_ascii=False, sort_keys=True))))
         for resource in dataset_dict.get("resources", []):
             self._distribution(dataset_ref, resource, license_ref, product_page)
 
