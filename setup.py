@@ -40,7 +40,7 @@ setup(
             "migration/**/*",
             "search/*.json",
         ],
-        "ckanext.shanghai.schemas": ["*.yaml", "*.json"],
+        "ckanext.shanghai.schemas": ["*.yaml", "*.json", "vocabularies/*.yaml"],
         "ckanext.shanghai.harvesters.mappings": ["*.yaml", "*.md"],
     },
     include_package_data=False,

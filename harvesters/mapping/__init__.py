@@ -34,9 +34,18 @@ at once in a ``MappingConfigError``. Keys:
     Source dates meaning "none", added to the built-in ones (0000-00-00,
     1900-01-01, 1970-01-01 ...; any date before 1900 is one too).
 ``dataset_type``
-    ``fixed: <type>``, or ``by_department: {<Chinese name>: <type>}`` with
-    ``default`` (``dataset`` when not given). Types are the ``dataset_type``
-    of the schemas in schemas/.
+    ``fixed: <type>``, or ``by_department: {<Chinese name>: <type>}``, or
+    ``from: <field>`` (the record names its type; one no schema has, or
+    ``application``, takes the default), with ``default`` (``dataset`` when
+    not given). Types are the ``dataset_type`` of the schemas in schemas/.
+``fields_by_name``
+    ``true``: every field of the schemas that ``fields`` does not name (but
+    ``quality_flags`` and the generated ones) is taken from the source field
+    of the same name, with the schema's kind. Optional.
+``flags_from``
+    A source field holding the quality flags another portal stored on the
+    record (a JSON list of messages): kept on the product beside the flags
+    this harvest raises. Optional.
 ``empty_values``
     Source values meaning "no value" for every field (e.g. ``暂无``); blank
     text always is.

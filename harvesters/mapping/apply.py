@@ -101,6 +101,9 @@ class Mapping(CompiledMapping):
         department = self._department(record, identity, flags)
         dataset_type = (
             self._type_fixed or self._type_by_department.get(department, self._type_default))
+        if self._type_from:
+            named = self._text(record, self._type_from, identity)
+            dataset_type = named if named in self.dataset_types else self._type_default
         schema = self._schemas[dataset_type]
         package: dict[str, Any] = {"type": dataset_type, "name": self.package_name(identity)}
         for rule in self.rules:
@@ -125,11 +128,34 @@ class Mapping(CompiledMapping):
                     "kept as the source says",
                     field=name, value=later))
         if FLAGS_FIELD in schema:
-            package[FLAGS_FIELD] = flags_text(flags)
+            # A flag this harvest raises again (the same dates still inverted) is said once.
+            inherited = self._inherited_flags(record)
+            said = {(flag.code, flag.field, flag.value) for flag in inherited}
+            package[FLAGS_FIELD] = flags_text(
+                [*inherited, *(flag for flag in flags if (flag.code, flag.field, flag.value) not in said)])
         return MappedRecord(
             identity=identity, department=department, dataset_type=dataset_type,
             package=package, content_hash=self.content_hash(record), warnings=flags,
         )
+
+    def _inherited_flags(self, record: dict) -> list[Message]:
+        """The flags the source's own portal stored on the product
+        (``flags_from``: its quality_flags, a JSON list), kept beside the
+        ones this harvest raises; an entry that is no message is left out."""
+        if not self._flags_from or not record.get(self._flags_from):
+            return []
+        try:
+            rows = json.loads(record[self._flags_from])
+        except (TypeError, ValueError):
+            return []
+        inherited = []
+        for row in rows if isinstance(rows, list) else []:
+            try:
+                inherited.append(Message(str(row["code"]), str(row["reason_zh"]), str(row["reason_en"]),
+                                         field=row.get("field"), value=row.get("value")))
+            except (KeyError, TypeError, ValueError):
+                continue
+        return inherited
 
     def _text(self, record: dict, name: str, identity: str | None) -> str:
         value = record.get(name)

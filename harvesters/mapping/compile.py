@@ -243,8 +243,10 @@ class _Problems(list):
         self.append(Message("bad-mapping", zh, en))
 
 
+# Dataset types that are not data products: never a harvested record's type.
+NOT_PRODUCT_TYPES = frozenset({"application"})
 _TOP_KEYS = {"version", "description", "name_prefix", "identity", "department", "dataset_type",
-             "empty_values", "placeholder_dates", "fields", "resources"}
+             "empty_values", "placeholder_dates", "fields", "fields_by_name", "flags_from", "resources"}
 _DEPARTMENT_KEYS = {"from", "fixed", "aliases", "join", "prefix_if", "empty_values", "placeholders",
                     "placeholder_department"}
 _RULE_KEYS = {
@@ -351,6 +353,10 @@ class CompiledMapping:
         self._read_dataset_type(problems, config.get("dataset_type", {"fixed": "dataset"}))
         self.rules: tuple[FieldRule, ...] = tuple(self._read_fields(problems, config.get("fields")))
         self._read_resources(problems, config.get("resources"))
+        self._flags_from: str | None = None
+        if "flags_from" in config:
+            names = _field_names(problems, "flags_from", config["flags_from"])
+            self._flags_from = names[0] if len(names) == 1 else None
         if problems:
             raise MappingConfigError(problems)
         self.fingerprint = hashlib.sha256(
@@ -444,14 +450,15 @@ class CompiledMapping:
     def _read_dataset_type(self, problems: _Problems, spec: Any) -> None:
         self._type_fixed: str | None = None
         self._type_by_department: dict[str, str] = {}
+        self._type_from: str | None = None
         self._type_default = "dataset"
         if not isinstance(spec, AbstractMapping):
             problems.add("dataset_type 应为键值映射", "dataset_type must be a mapping")
             return
-        _unknown_keys(problems, "dataset_type", spec, {"fixed", "by_department", "default"})
-        if "fixed" in spec and "by_department" in spec:
-            problems.add("dataset_type 不能同时有 fixed 与 by_department",
-                         "dataset_type cannot have both fixed and by_department")
+        _unknown_keys(problems, "dataset_type", spec, {"fixed", "by_department", "from", "default"})
+        if len({"fixed", "by_department", "from"} & set(spec)) > 1:
+            problems.add("dataset_type 的 fixed、by_department、from 只能有一个",
+                         "dataset_type takes only one of fixed, by_department and from")
         known = sorted(self._schemas)
 
         def check(where: str, value: Any) -> str | None:
@@ -469,11 +476,18 @@ class CompiledMapping:
                 department: kind for department, kind in mapping.items()
                 if check(f"dataset_type.by_department.{department}", kind)
             }
+        if "from" in spec:
+            names = _field_names(problems, "dataset_type.from", spec["from"])
+            self._type_from = names[0] if len(names) == 1 else None
         if "default" in spec:
             self._type_default = check("dataset_type.default", spec["default"]) or "dataset"
-        self.dataset_types = frozenset(
-            [self._type_fixed] if self._type_fixed
-            else [*self._type_by_department.values(), self._type_default])
+        if self._type_from:
+            # The record names its type: any department schema may come.
+            self.dataset_types = frozenset(name for name in self._schemas if name not in NOT_PRODUCT_TYPES)
+        else:
+            self.dataset_types = frozenset(
+                [self._type_fixed] if self._type_fixed
+                else [*self._type_by_department.values(), self._type_default])
 
     def _target_fields(self) -> dict[str, SchemaField]:
         """Every field some dataset type of this mapping has (core fields
@@ -515,6 +529,18 @@ class CompiledMapping:
             rule = self._read_rule(problems, where, target, schema_field, rule_spec)
             if rule is not None:
                 rules.append(rule)
+        by_name = self.config.get("fields_by_name", False)
+        if not isinstance(by_name, bool):
+            problems.add("fields_by_name 应为 true 或 false", "fields_by_name must be true or false")
+        elif by_name:
+            # Every other field of the schemas, from the source field of its name.
+            for name, schema_field in targets.items():
+                if name in spec or name in GENERATED_FIELDS or name == "quality_flags" \
+                        or (name == "tag_string" and "tags" in spec):
+                    continue
+                rule = self._read_rule(problems, f"fields_by_name.{name}", name, schema_field, {"from": name})
+                if rule is not None:
+                    rules.append(rule)
         for name, schema_field in self._schemas.get("dataset", targets).items():
             if schema_field.required and name not in GENERATED_FIELDS \
                     and name not in spec and name in targets:

@@ -30,7 +30,7 @@ from ckanext.shanghai.files import fetching
 from ckanext.shanghai.files import readers
 from ckanext.shanghai.harvesters import pipeline
 from ckanext.shanghai.messages import Message
-from ckanext.shanghai.portal.dcat import NATIONAL_THEME, SH, same_contact_detail
+from ckanext.shanghai.portal.dcat import NATIONAL_THEME, SH, same_contact_detail, vocabularies
 
 log = logging.getLogger(__name__)
 
@@ -39,24 +39,29 @@ VCARD = Namespace("http://www.w3.org/2006/vcard/ns#")
 # hydra:next links, say): the job then fails closed.
 MAX_PAGES = 1000
 
-# EU frequency vocabulary (and our own codes) -> update_frequency codes.
-FREQUENCIES = {
-    "CONT": "realtime", "UPDATE_CONT": "realtime", "1MIN": "realtime", "HOURLY": "realtime",
-    "DAILY": "daily", "WEEKLY": "weekly", "MONTHLY": "monthly", "QUARTERLY": "quarterly",
-    "ANNUAL_2": "semiannual", "ANNUAL": "annual", "IRREG": "irregular", "NEVER": "static",
-    "realtime": "realtime", "daily": "daily", "weekly": "weekly", "monthly": "monthly",
-    "quarterly": "quarterly", "semiannual": "semiannual", "annual": "annual",
-    "irregular": "irregular", "static": "static",
-}
-# EU access-right vocabulary (and a rights statement's words) -> open_condition codes.
-ACCESS_RIGHTS = {"PUBLIC": "unconditional", "RESTRICTED": "conditional", "NON_PUBLIC": "conditional",
-                 "无条件开放": "unconditional", "有条件开放": "conditional"}
+# A rights statement's words -> open_condition codes.
+RIGHTS_WORDS = {"无条件开放": "unconditional", "有条件开放": "conditional"}
 DOMAINS = {
     "urban-construction": "城市建设", "public-services": "民生服务", "economic-development": "经济建设",
     "resources-environment": "资源环境", "education-science": "教育科技", "public-safety": "公共安全",
     "health": "卫生健康", "culture-leisure": "文化休闲", "organisations": "机构团体",
     "road-transport": "道路交通", "credit-services": "信用服务", "social-development": "社会发展",
 }
+# The sh: terms the core fields travel in (every other sh: term on a
+# dataset is a department schema's own field, by its field name).
+_CORE_TERMS = {SH.name, SH.updateFrequency, SH.dataDomain, SH.nationalTheme, SH.recordCount, SH.datasetType,
+               SH.filledIn, SH["format"], SH.qualityFlags}
+
+
+def _to_portal(vocabulary: str) -> dict[str, str]:
+    """An EU vocabulary's codes (and the portal's own codes) -> portal codes."""
+    entry = vocabularies()[vocabulary]
+    codes = {code: code for code in entry.get("from_portal", {})}
+    for portal_code, eu in entry.get("from_portal", {}).items():
+        for code in eu if isinstance(eu, list) else [eu]:
+            codes.setdefault(code, portal_code)
+    codes.update(entry.get("to_portal", {}))
+    return codes
 
 
 def _last_segment(value: str) -> str:
@@ -72,14 +77,17 @@ class ShanghaiCoreProfile(RDFProfile):
 
     def parse_dataset(self, dataset_dict, dataset_ref):
         identifier = self._object_value(dataset_ref, DCTERMS.identifier) or str(dataset_ref)
+        filled_in = set(self.g.objects(dataset_ref, SH.filledIn))
         dataset_dict["title"] = self._object_value(dataset_ref, DCTERMS.title)
-        dataset_dict["notes"] = self._object_value(dataset_ref, DCTERMS.description)
+        dataset_dict["notes"] = (
+            "" if DCTERMS.description in filled_in else self._object_value(dataset_ref, DCTERMS.description))
         dataset_dict["name"] = "dcat-" + hashlib.sha1(identifier.encode("utf-8")).hexdigest()[:20]
         dataset_dict["source_identifier"] = identifier
         dataset_dict["tags"] = [{"name": k} for k in self._keywords(dataset_ref) if 2 <= len(k) <= 100]
         dataset_dict["data_domain"] = self._domain(dataset_ref)
-        frequency = self._object_value(dataset_ref, DCTERMS.accrualPeriodicity)
-        dataset_dict["update_frequency"] = FREQUENCIES.get(_last_segment(frequency), "irregular")
+        frequency = (self._object_value(dataset_ref, SH.updateFrequency)
+                     or self._object_value(dataset_ref, DCTERMS.accrualPeriodicity))
+        dataset_dict["update_frequency"] = _to_portal("frequency").get(_last_segment(frequency), "irregular")
         dataset_dict["open_condition"] = self._open_condition(dataset_ref)
         dataset_dict["national_theme"] = self._national_theme(dataset_ref)
         dataset_dict["first_published"] = _date(self._object_value(dataset_ref, DCTERMS.issued))
@@ -90,26 +98,48 @@ class ShanghaiCoreProfile(RDFProfile):
         dataset_dict["record_count"] = self._object_value(dataset_ref, SH.recordCount)
         dataset_dict["license_id"] = self._license_id(dataset_ref)
         dataset_dict["terms_of_use"] = self._access_rights(dataset_ref, DCTERMS.rights)
-        dataset_dict["url"] = self._object_value(dataset_ref, DCAT.landingPage)
+        dataset_dict["url"] = "" if DCAT.landingPage in filled_in else self._object_value(dataset_ref, DCAT.landingPage)
         dataset_dict["contact"] = self._contact(dataset_ref)
         dataset_dict["publisher"] = self._publisher(dataset_ref)
         dataset_dict["resources"] = [self._resource(distribution) for distribution in self._distributions(dataset_ref)]
+        dataset_dict["dataset_type"] = self._object_value(dataset_ref, SH.datasetType)
+        dataset_dict["department_fields"] = self._department_fields(dataset_ref)
+        dataset_dict["quality_flags"] = self._object_value(dataset_ref, SH.qualityFlags)
         # ckanext-dcat's harvester records its guid as an extra.
         dataset_dict.setdefault("extras", [])
         return dataset_dict
+
+    def _department_fields(self, dataset_ref) -> dict[str, Any]:
+        """Every other sh: term of the dataset by its local name (a
+        department schema's field): its text, or a list of several."""
+        fields: dict[str, Any] = {}
+        for predicate, value in self.g.predicate_objects(dataset_ref):
+            if not str(predicate).startswith(str(SH)) or predicate in _CORE_TERMS:
+                continue
+            name = str(predicate)[len(str(SH)):]
+            if name in fields:
+                fields[name] = sorted([*(fields[name] if isinstance(fields[name], list) else [fields[name]]),
+                                       str(value)])
+            else:
+                fields[name] = str(value)
+        return fields
 
     def _open_condition(self, dataset_ref) -> str:
         """dct:accessRights: an EU access-right concept, or a rights
         statement (text, or a dct:RightsStatement's label) naming one."""
         rights = self._object(dataset_ref, DCTERMS.accessRights)
+        codes = {**_to_portal("access_right"), **RIGHTS_WORDS}
         if rights is None:
             return "unconditional"
         if isinstance(rights, URIRef):
-            return ACCESS_RIGHTS.get(_last_segment(str(rights)), "unconditional")
+            return codes.get(_last_segment(str(rights)), "unconditional")
         text = str(rights) if isinstance(rights, Literal) else self._object_value(rights, RDFS.label)
-        return ACCESS_RIGHTS.get(_last_segment(text.strip()), "unconditional")
+        return codes.get(_last_segment(text.strip()), "unconditional")
 
     def _national_theme(self, dataset_ref) -> str:
+        own = self._object_value(dataset_ref, SH.nationalTheme)
+        if own:
+            return own
         prefix = str(SH[NATIONAL_THEME])
         for theme in self._object_value_list(dataset_ref, DCAT.theme):
             if theme.startswith(prefix):
@@ -133,22 +163,34 @@ class ShanghaiCoreProfile(RDFProfile):
         return ""
 
     def _domain(self, dataset_ref) -> str:
-        for theme in self._object_value_list(dataset_ref, DCAT.theme):
+        """The portal's own domain (sh:dataDomain), else a theme ending in a
+        domain's code or naming it, else the domain of the first EU data
+        theme, else the broadest."""
+        own = self._object_value(dataset_ref, SH.dataDomain)
+        if own in DOMAINS:
+            return own
+        themes = sorted(self._object_value_list(dataset_ref, DCAT.theme))
+        for theme in themes:
             if theme.startswith(str(SH[NATIONAL_THEME])):
                 continue
-            segment = _last_segment(theme)
-            if segment in DOMAINS:
-                return segment
+            if _last_segment(theme) in DOMAINS:
+                return _last_segment(theme)
             for code, label in DOMAINS.items():
                 if label in theme:
                     return code
+        eu_themes = _to_portal("data_theme")
+        for theme in themes:
+            if theme.startswith(vocabularies()["data_theme"]["scheme"]) and _last_segment(theme) in eu_themes:
+                return eu_themes[_last_segment(theme)]
         return "social-development"
 
     def _publisher(self, dataset_ref) -> str:
+        """The publisher's name in Chinese (else in no language, else any)."""
         for publisher in self.g.objects(dataset_ref, DCTERMS.publisher):
-            name = self._object_value(publisher, FOAF.name)
-            if name:
-                return name
+            names = [name for name in self.g.objects(publisher, FOAF.name) if isinstance(name, Literal)]
+            names.sort(key=lambda name: (name.language != "zh", name.language is not None, str(name)))
+            if names:
+                return str(names[0])
         return ""
 
     def _contact(self, dataset_ref) -> str:
@@ -183,11 +225,31 @@ class ShanghaiCoreProfile(RDFProfile):
         return values
 
     def _resource(self, distribution) -> dict:
-        url = self._object_value(distribution, DCAT.downloadURL) or self._object_value(distribution, DCAT.accessURL)
-        media = self._object_value(distribution, DCTERMS.format) or self._object_value(distribution, DCAT.mediaType)
-        return {"url": url, "name": self._object_value(distribution, DCTERMS.title) or _last_segment(media or url),
-                "description": self._object_value(distribution, DCTERMS.description),
-                "format": _last_segment(media).upper() if media else ""}
+        """A distribution as a resource: its download URL, else its access
+        URL (unless that is only the product page the exporting portal
+        filled in); its format as the portal named it (sh:format), else the
+        EU file type's or the media type's."""
+        url = self._object_value(distribution, DCAT.downloadURL)
+        if not url and (distribution, SH.filledIn, DCAT.accessURL) not in self.g:
+            url = self._object_value(distribution, DCAT.accessURL)
+        fmt = self._object_value(distribution, SH["format"]) or self._format(distribution)
+        return {"url": url, "name": self._object_value(distribution, DCTERMS.title) or fmt or _last_segment(url),
+                "description": self._object_value(distribution, DCTERMS.description), "format": fmt}
+
+    def _format(self, distribution) -> str:
+        formats = vocabularies()["file_type"]["formats"]
+        by_file_type = {entry["file_type"]: name for name, entry in reversed(formats.items())}
+        by_media_type = {entry.get("media_type"): name for name, entry in reversed(formats.items())}
+        for value in self.g.objects(distribution, DCTERMS.format):
+            code = _last_segment(str(value))
+            if isinstance(value, URIRef) and code in by_file_type:
+                return by_file_type[code]
+            return (self._object_value(value, RDFS.label) if isinstance(value, BNode) else code).upper()
+        media = self._object_value(distribution, DCAT.mediaType)
+        if media:
+            kind = media.split("/media-types/", 1)[-1]
+            return by_media_type.get(kind) or _last_segment(media).upper()
+        return ""
 
 
 def flatten(dataset: dict[str, Any], default_publisher: str) -> dict[str, Any]:
@@ -215,7 +277,18 @@ def flatten(dataset: dict[str, Any], default_publisher: str) -> dict[str, Any]:
         "contact": dataset.get("contact"),
         "publisher": dataset.get("publisher") or default_publisher,
         "distributions": dataset.get("resources") or [],
+        "dataset_type": dataset.get("dataset_type"),
+        "quality_flags": dataset.get("quality_flags"),
+        # A department schema's own fields, by their field names.
+        **{name: value for name, value in (dataset.get("department_fields") or {}).items()
+           if name not in _FLAT_KEYS},
     }
+
+
+_FLAT_KEYS = frozenset({"identifier", "title", "notes", "tags", "data_domain", "national_theme", "update_frequency",
+                        "open_condition", "first_published", "last_updated", "temporal_start", "temporal_end",
+                        "spatial_coverage", "record_count", "license_id", "terms_of_use", "url", "contact",
+                        "publisher", "distributions", "dataset_type", "quality_flags"})
 
 
 def catalog_records(url: str, limits: fetching.FetchLimits, default_publisher: str) -> Iterator[dict]:

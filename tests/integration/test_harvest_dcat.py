@@ -135,6 +135,46 @@ def test_a_dcat_catalog_lands_on_the_core_schema(rdf_server, monkeypatch):
     assert helpers.call_action("package_search", q="床位")["count"] == 1
 
 
+# A DCAT-AP 3.0 record as another European-style portal writes it: only
+# the EU vocabularies, no words of this portal's.
+EU_ONLY = """
+@prefix dcat: <http://www.w3.org/ns/dcat#> .
+@prefix dct: <http://purl.org/dc/terms/> .
+@prefix foaf: <http://xmlns.com/foaf/0.1/> .
+@prefix eu: <http://publications.europa.eu/resource/authority/> .
+
+<http://data.example.gov.cn/dataset/air> a dcat:Dataset ;
+    dct:identifier "air-quality" ;
+    dct:title "空气质量月报"@zh, "Monthly air quality"@en ;
+    dct:description "各监测站月均值。"@zh ;
+    dcat:theme <http://publications.europa.eu/resource/authority/data-theme/ENVI> ;
+    dct:accrualPeriodicity <http://publications.europa.eu/resource/authority/frequency/MONTHLY> ;
+    dct:accessRights <http://publications.europa.eu/resource/authority/access-right/NON_PUBLIC> ;
+    dct:publisher [ a foaf:Agent ; foaf:name "Shanghai Municipal Bureau of Ecology and Environment"@en,
+                                              "上海市生态环境局"@zh ] ;
+    dcat:distribution [ a dcat:Distribution ; dcat:accessURL <http://data.example.gov.cn/dataset/air> ;
+        dcat:downloadURL <http://data.example.gov.cn/files/air.xlsx> ;
+        dct:format <http://publications.europa.eu/resource/authority/file-type/XLSX> ],
+      [ a dcat:Distribution ; dcat:accessURL <http://data.example.gov.cn/files/air.json> ;
+        dcat:mediaType <https://www.iana.org/assignments/media-types/application/json> ] .
+"""
+
+
+def test_a_dcat_ap_record_in_eu_vocabularies_maps_onto_the_portal_codes(rdf_server, monkeypatch):
+    monkeypatch.setitem(tk.config, "ckanext.shanghai.harvest.allowed_hosts", ["127.0.0.1"])
+    documents, base = rdf_server
+    documents["/catalog.ttl"] = EU_ONLY
+    run_job(dcat_source("dcat-eu", f"{base}/catalog.ttl")["id"])
+    (air,) = datasets()
+    assert (air["title"], air["data_domain"], air["update_frequency"], air["open_condition"]) == (
+        "空气质量月报", "resources-environment", "monthly", "conditional"), harvest_errors()
+    assert helpers.call_action("organization_show", id=air["owner_org"])["title"] == "上海市生态环境局"
+    # (Conditional: the public sees gated addresses; the site sees the files.)
+    resources = helpers.call_action("package_show", context=site_context(), id=air["id"])["resources"]
+    assert sorted((r["format"], r["url"]) for r in resources) == [
+        ("JSON", "http://data.example.gov.cn/files/air.json"), ("XLSX", "http://data.example.gov.cn/files/air.xlsx")]
+
+
 UNTITLED = """
 <http://data.example.gov.cn/dataset/untitled> a <http://www.w3.org/ns/dcat#Dataset> ;
     <http://purl.org/dc/terms/identifier> "no-title" .

@@ -547,3 +547,58 @@ def test_a_record_at_the_limits_still_maps():
     record["数据格式"] = ",".join(f"F{n}" for n in range(200))
     package = bundled("shanghai").apply(record).package
     assert len(package["title"]) == 500 and len(package["resources"]) == 200
+
+
+def test_a_record_naming_its_type_gets_that_schema_and_its_fields_by_name():
+    """The DCAT mapping: a sibling portal names each product's schema, and
+    the department fields come by their field names, codes checked."""
+    mapping = bundled("dcat")
+    record = {"identifier": "SH-1", "title": "上海市医院床位信息", "publisher": "上海市卫生健康委员会",
+              "dataset_type": "health", "hospital_grade": "grade-3a", "reporting_period": "annual",
+              "pollutants": ["pm25", "so2"], "distributions": []}
+    health = mapping.apply(record)
+    assert health.dataset_type == "health"
+    assert (health.package["hospital_grade"], health.package["reporting_period"]) == ("grade-3a", "annual")
+    assert "pollutants" not in health.package  # the ecology schema's field
+    for named in ("application", "no-such-schema", ""):
+        plain = mapping.apply({**record, "dataset_type": named})
+        assert plain.dataset_type == "dataset" and "hospital_grade" not in plain.package
+    flagged = mapping.apply({**record, "hospital_grade": "grade-9"})
+    assert flagged.package["hospital_grade"] == ""
+    assert [flag.code for flag in flagged.warnings] == ["unmapped-value"]
+
+
+def test_a_mapping_with_two_ways_to_the_type_or_a_bad_fields_by_name_is_refused():
+    config = dict(bundled("dcat").config)
+    with pytest.raises(MappingConfigError) as raised:
+        load_mapping({**config, "dataset_type": {"from": "dataset_type", "fixed": "dataset"},
+                      "fields_by_name": "yes"})
+    text = str(raised.value)
+    assert "only one of fixed, by_department and from" in text and "fields_by_name must be true or false" in text
+
+
+def test_flags_another_portal_stored_stay_beside_this_harvests_own():
+    import json
+
+    inherited = [{"code": "placeholder-date", "field": "first_published", "value": "1900-01-01",
+                  "reason_zh": "占位日期", "reason_en": "a placeholder date"}]
+    record = {"identifier": "SH-2", "title": "道路交通事故", "publisher": "上海市公安局", "tags": "交通|x",
+              "quality_flags": json.dumps(inherited + [{"code": "no reason"}]), "distributions": []}
+    mapped = bundled("dcat").apply(record)
+    stored = json.loads(mapped.package["quality_flags"])
+    assert [flag["code"] for flag in stored] == ["placeholder-date", "tag-too-short"]
+    assert stored[0] == inherited[0]
+    assert [flag.code for flag in mapped.warnings] == ["tag-too-short"]
+
+
+def test_a_flag_raised_again_is_said_once():
+    import json
+
+    inherited = [{"code": "dates-inverted", "field": "last_updated", "value": "2019-01-01",
+                  "reason_zh": "日期颠倒", "reason_en": "dates inverted"}]
+    record = {"identifier": "SH-3", "title": "道路交通事故", "publisher": "上海市公安局",
+              "first_published": "2020-01-01", "last_updated": "2019-01-01",
+              "quality_flags": json.dumps(inherited), "distributions": []}
+    mapped = bundled("dcat").apply(record)
+    assert json.loads(mapped.package["quality_flags"]) == inherited
+    assert [flag.code for flag in mapped.warnings] == ["dates-inverted"]
