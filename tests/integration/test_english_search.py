@@ -13,7 +13,7 @@ from portal_testing import create_source, load_catalog, make_department, run_job
 # Representative queries of bench/english_queries.yaml (the recall benchmark
 # runs all fifty): query -> the catalog's product it must find.
 QUERIES = {
-    "hospital beds": "全市医疗卫生机构、床位、人员基本情况统计表",
+    "Xuhui tertiary hospitals": "徐汇区三级医院信息一览表",
     "public car parks Putuo": "普陀区公共停车场库信息",
     "marriage registration offices": "上海婚姻登记机构一览表",
     "emergency shelters": "全市应急避难场所分布",
@@ -70,7 +70,7 @@ class TestProductsWrittenThroughTheApi:
 
     def create(self, department, **fields):
         return helpers.call_action(
-            "package_create", context=site_context(), name="hospital-beds", owner_org=department["id"],
+            "package_create", context=site_context(), name="sh-product-1", owner_org=department["id"],
             data_domain="health", update_frequency="annual", open_condition="unconditional", **fields)
 
     def test_a_created_product_gets_english_and_english_queries_find_it(self, department, app):
@@ -79,16 +79,16 @@ class TestProductsWrittenThroughTheApi:
         assert created["notes_en"].startswith("City-wide") and "hospital beds" in created["notes_en"]
         assert created["translation_en"].startswith("machine")
         assert first_page_titles(app, "hospitals") == ["上海市医院床位信息"]
-        page = app.get("/en/dataset/hospital-beds").body
+        page = app.get("/en/dataset/sh-product-1").body
         assert "Shanghai hospital beds information" in page and 'id="sh-machine-translation"' in page
-        assert 'id="sh-machine-translation"' not in app.get("/dataset/hospital-beds").body
+        assert 'id="sh-machine-translation"' not in app.get("/dataset/sh-product-1").body
 
     def test_the_english_follows_the_chinese_and_cannot_be_set_by_hand(self, department, app):
         self.create(department, title="上海市医院床位信息", title_en="Cheap flights")
-        shown = helpers.call_action("package_show", id="hospital-beds")
+        shown = helpers.call_action("package_show", id="sh-product-1")
         assert shown["title_en"] == "Shanghai hospital beds information"
-        helpers.call_action("package_patch", context=site_context(), id="hospital-beds", title="上海市公共停车场信息")
-        shown = helpers.call_action("package_show", id="hospital-beds")
+        helpers.call_action("package_patch", context=site_context(), id="sh-product-1", title="上海市公共停车场信息")
+        shown = helpers.call_action("package_show", id="sh-product-1")
         assert shown["title_en"] == "Shanghai public car park information"
         assert first_page_titles(app, "hospital beds") == []
         assert first_page_titles(app, "car parks") == ["上海市公共停车场信息"]

@@ -6,7 +6,8 @@ from flask import g
 import ckan.model as model
 import ckan.plugins.toolkit as tk
 
-__all__ = ["get_organization", "humanize_entity_type", "get_translated", "sh_machine_translated"]
+__all__ = ["get_organization", "humanize_entity_type", "get_translated", "dataset_display_name",
+           "sh_machine_translated"]
 
 
 @tk.chained_helper
@@ -101,3 +102,13 @@ def get_translated(next_helper, data_dict: dict, field: str):
     if sh_machine_translated(data_dict, field):
         return data_dict[f"{field}_en"]
     return next_helper(data_dict, field)
+
+
+@tk.chained_helper
+def dataset_display_name(next_helper, package_or_package_dict):
+    """CKAN's ``h.dataset_display_name`` (chained; it calls CKAN's own
+    get_translated, not the chained one): the heading, breadcrumb and page
+    title of a product in the page's language, as ``get_translated``."""
+    if sh_machine_translated(package_or_package_dict, "title"):
+        return package_or_package_dict["title_en"]
+    return next_helper(package_or_package_dict)

