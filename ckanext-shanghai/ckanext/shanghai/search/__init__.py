@@ -4,7 +4,10 @@ search is asked (``search_params``, the one before_dataset_search), each a
 fixed sequence of steps. The Solr schema is config/solr/configsets/ckan."""
 from __future__ import annotations
 
+import functools
+import json
 import logging
+import re
 from collections import OrderedDict
 from typing import Any
 
@@ -24,7 +27,7 @@ _CKAN_INDEX_FIELDS = frozenset(
     author_email maintainer maintainer_email metadata_created metadata_modified
     capacity permission_labels data_dict validated_data_dict text urls
     private creator_user_id revision_id ckan_url download_url title_string
-    indexed_ts num_resources num_tags""".split()
+    indexed_ts num_resources num_tags text_en""".split()
 )
 _INDEX_PREFIXES = ("res_", "extras_", "vocab_", "_")
 
@@ -32,8 +35,18 @@ _INDEX_PREFIXES = ("res_", "extras_", "vocab_", "_")
 # field that long still goes into the searchable text, not the exact field.
 _MAX_EXACT_BYTES = 8_000
 
-# The dismax fields; "text" is segmented into Chinese words by the schema.
-QUERY_FIELDS = "name^4 title^4 tags^2 groups^2 text"
+# The dismax fields; "text" is segmented into Chinese words by the schema,
+# title_en and text_en (the machine translation and its search terms) are
+# analysed as English, so "hospitals" finds 医院.
+QUERY_FIELDS = "name^4 title^4 title_en^3 tags^2 groups^2 text text_en"
+
+# Words an English query is read without: the English fields keep them, but
+# every query word must match somewhere, and a word-by-word translation has
+# no "of" or "the" ("list of hospitals" finds 医院名单).
+_ENGLISH_STOPWORDS = frozenset(
+    "a an and are as at be by for from in into is it of on or the to with".split()
+)
+_LATIN_QUERY = re.compile(r"^[A-Za-z0-9\s'\-.,&]+$")
 
 
 def index_document(pkg_dict: dict[str, Any]) -> dict[str, Any]:
@@ -45,6 +58,7 @@ def index_document(pkg_dict: dict[str, Any]) -> dict[str, Any]:
     if plugins.plugin_loaded("shanghai_portal"):
         pkg_dict = _portal_fields(pkg_dict)
     pkg_dict = _quality_fields(pkg_dict)
+    pkg_dict = _english_fields(pkg_dict)
     pkg_dict = shape_index_document(pkg_dict)
     pkg_dict = spatial.index_fields(pkg_dict)
     if plugins.plugin_loaded("shanghai_desk"):
@@ -101,6 +115,46 @@ def _quality_fields(pkg_dict: dict[str, Any]) -> dict[str, Any]:
     return pkg_dict
 
 
+def _english_fields(pkg_dict: dict[str, Any]) -> dict[str, Any]:
+    """The machine translation as English fields: the stored title_en and
+    notes_en (made now for a product written before they existed) and the
+    English search terms of every word (``text_en``: "car park" and
+    "parking lot" for 停车场). The translation's mark is no search text."""
+    from ckanext.shanghai import translation
+
+    if pkg_dict.get("type") == "harvest":
+        return pkg_dict
+    english = translation.translate_product(pkg_dict.get("title"), pkg_dict.get("notes"))
+    for field in (translation.TITLE_FIELD, translation.NOTES_FIELD):
+        if not pkg_dict.get(field) and english[field]:
+            pkg_dict[field] = english[field]
+    pkg_dict[translation.SEARCH_FIELD] = english[translation.SEARCH_FIELD] + _department_english(pkg_dict)
+    pkg_dict.pop(translation.MARK_FIELD, None)
+    pkg_dict.pop(f"extras_{translation.MARK_FIELD}", None)
+    return pkg_dict
+
+
+def _department_english(pkg_dict: dict[str, Any]) -> list[str]:
+    """The department's name in English, so "Chongming nursing homes" finds
+    a product of Chongming's district government whose title names no
+    district. CKAN's indexer keeps only the department's machine name in
+    the document; its title is in the dictized package (``data_dict``)."""
+    try:
+        organization = json.loads(pkg_dict.get("data_dict") or "{}").get("organization") or {}
+    except (TypeError, ValueError):
+        return []
+    title = organization.get("title") if isinstance(organization, dict) else None
+    return list(_translated_department(title)) if title else []
+
+
+@functools.lru_cache(maxsize=512)
+def _translated_department(title: str) -> tuple[str, ...]:
+    from ckanext.shanghai import translation
+
+    english = translation.translate(title)
+    return (english.english, *english.search_terms)
+
+
 def shape_index_document(pkg_dict: dict[str, Any]) -> dict[str, Any]:
     """Make schema fields searchable as text and keep exact fields indexable."""
     searchable: list[str] = list(pkg_dict.get("text") or [])
@@ -124,6 +178,10 @@ def shape_query(search_params: dict[str, Any]) -> dict[str, Any]:
     query = search_params.get("q") or ""
     if ":" not in query and "qf" not in search_params:
         search_params["qf"] = QUERY_FIELDS
+        if _LATIN_QUERY.match(query):
+            words = [word for word in query.split() if word.lower() not in _ENGLISH_STOPWORDS]
+            if words:
+                search_params["q"] = " ".join(words)
     return search_params
 
 
