@@ -220,14 +220,7 @@ def package_links(package_id: str) -> dict[str, dict[str, Any]]:
     known = _batch_links.get()
     if known is not None and package_id in known:
         return known[package_id]
-    try:
-        # In a savepoint: before the migration, nothing is checked and the
-        # write being indexed goes on.
-        with model.Session.begin_nested():
-            return _rows_for([package_id])[package_id]
-    except sa.exc.ProgrammingError:
-        log.warning("no link checks table yet: run the shanghai_portal migration")
-        return {}
+    return _rows_for([package_id])[package_id]
 
 
 @contextlib.contextmanager
