@@ -187,3 +187,13 @@ def test_the_harvest_scheduler_queues_one_round_per_interval_on_the_job_queue():
     titles = [job["title"] for job in helpers.call_action("job_list")]
     assert titles == ["link check round"]
     helpers.call_action("job_clear")
+
+
+def test_a_round_started_while_another_runs_checks_nothing(links, department):
+    product(department, "beds-good", [link(links.url("/good.csv"), "床位表")])
+    with model.meta.engine.connect() as other_round:
+        other_round.execute(sa.text("select pg_advisory_lock(:key)"), {"key": link_checker._ROUND_LOCK})
+        assert link_checker.run_round() == {"checked": 0, "broken": 0, "reindexed": 0, "running": 1}
+        other_round.execute(sa.text("select pg_advisory_unlock(:key)"), {"key": link_checker._ROUND_LOCK})
+    assert links.requests == []
+    assert link_checker.run_round() == {"checked": 1, "broken": 0, "reindexed": 1}

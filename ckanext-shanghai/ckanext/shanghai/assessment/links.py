@@ -159,24 +159,25 @@ def run_round(now: dt.datetime | None = None) -> dict[str, int]:
     returns at once)."""
     config = tk.config
     now = now or dt.datetime.utcnow()
-    connection = model.Session.connection()
-    if not connection.execute(sa.text("select pg_try_advisory_lock(:key)"), {"key": _ROUND_LOCK}).scalar():
-        return {"checked": 0, "broken": 0, "reindexed": 0, "running": 1}
-    try:
-        links = due_links(now, dt.timedelta(hours=config.get("ckanext.shanghai.links.interval_hours")),
-                          config.get("ckanext.shanghai.links.round_size"))
-        results = check_links(links, link_limits(), config.get("ckanext.shanghai.links.host_delay"),
-                              config.get("ckanext.shanghai.links.hosts_at_once"))
-        changed = record_results(links, results, now)
-        model.Session.commit()
-        _reindex(changed)
-        summary = {"checked": len(results), "broken": sum(not r.ok for r in results.values()),
-                   "reindexed": len(changed)}
-        log.info("link check round: %s", summary)
-        return summary
-    finally:
-        model.Session.execute(sa.text("select pg_advisory_unlock(:key)"), {"key": _ROUND_LOCK})
-        model.Session.commit()
+    # A connection of its own holds the lock: the round's session commits
+    # and may hand its connection back to the pool meanwhile.
+    with model.meta.engine.connect() as lock:
+        if not lock.execute(sa.text("select pg_try_advisory_lock(:key)"), {"key": _ROUND_LOCK}).scalar():
+            return {"checked": 0, "broken": 0, "reindexed": 0, "running": 1}
+        try:
+            links = due_links(now, dt.timedelta(hours=config.get("ckanext.shanghai.links.interval_hours")),
+                              config.get("ckanext.shanghai.links.round_size"))
+            results = check_links(links, link_limits(), config.get("ckanext.shanghai.links.host_delay"),
+                                  config.get("ckanext.shanghai.links.hosts_at_once"))
+            changed = record_results(links, results, now)
+            model.Session.commit()
+            _reindex(changed)
+        finally:
+            lock.execute(sa.text("select pg_advisory_unlock(:key)"), {"key": _ROUND_LOCK})
+    summary = {"checked": len(results), "broken": sum(not r.ok for r in results.values()),
+               "reindexed": len(changed)}
+    log.info("link check round: %s", summary)
+    return summary
 
 
 def _reindex(package_ids: Iterable[str]) -> None:
