@@ -14,6 +14,7 @@ import time
 import sqlalchemy as sa
 
 import ckan.model as model
+import ckan.plugins as plugins
 import ckan.plugins.toolkit as tk
 from ckanext.harvest import queue as harvest_queue
 from ckanext.harvest.model import HarvestGatherError, HarvestJob, HarvestObject, HarvestSource
@@ -201,8 +202,22 @@ def tick(now: dt.datetime | None = None) -> None:
         requeue_stalled(*stalled)
         requeue_lost(*stalled)
         close_reports()
+        _queue_link_checks()
     finally:
         model.Session.remove()
+
+
+def _queue_link_checks() -> None:
+    """The link checker's rounds run on CKAN's job worker; this process,
+    the portal's clock, queues one when it is due."""
+    if not plugins.plugin_loaded("shanghai_portal"):
+        return
+    from ckanext.shanghai.assessment import links
+
+    try:
+        links.enqueue_round_if_due()
+    except Exception:  # the harvest's duties go on without link checks
+        log.exception("could not queue a link check round")
 
 
 def run_scheduler() -> None:

@@ -201,7 +201,8 @@ def build_documents(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> list[
     # before_dataset_index then find these in the session, not by a query each.
     ids = [default["id"] for default, _custom in pairs]
     held = model.Session.query(model.Package).filter(model.Package.id.in_(ids)).all()
-    with compat.collected_solr_adds(docs), _harvest_origins_of(ids), _download_counts_of(ids):
+    with compat.collected_solr_adds(docs), _harvest_origins_of(ids), _download_counts_of(ids), \
+            _link_checks_of(ids):
         for default, custom in pairs:
             package_index.update_dict(dict(default, with_custom_schema=custom), defer_commit=True)
     del held
@@ -216,6 +217,16 @@ def _download_counts_of(ids: list[str]) -> contextlib.AbstractContextManager:
     from ckanext.shanghai.portal import downloads
 
     return downloads.counts_for(ids)
+
+
+def _link_checks_of(ids: list[str]) -> contextlib.AbstractContextManager:
+    """The portal's documents carry each product's quality score, which
+    counts its links' last checks: read for the whole batch in one query."""
+    if not plugins.plugin_loaded("shanghai_portal"):
+        return contextlib.nullcontext()
+    from ckanext.shanghai.assessment import links
+
+    return links.links_for(ids)
 
 
 @contextlib.contextmanager

@@ -150,3 +150,12 @@ def harvest_source_create(name, url, source_type, title, owner_org, frequency, s
         {key: source.get(key) for key in ("id", "name", "url", "source_type", "frequency", "owner_org")},
         ensure_ascii=False,
     ))
+
+
+@shanghai.command("check-links")
+def check_links():
+    """Check the resource links that are due now (as the job worker's
+    scheduled round does) and print what was found as JSON."""
+    from ckanext.shanghai.assessment import links
+
+    click.echo(json.dumps(links.run_round()))

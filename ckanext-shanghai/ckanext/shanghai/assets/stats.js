@@ -64,6 +64,7 @@
     function () { pie('sh-chart-frequency', data.update_frequency); },
     function () { bar('sh-chart-freshness', data.freshness.map(function (f) { return {name: f.label, value: f.share}; }), false); },
     downloads,
+    function () { if (data.scores) { bar('sh-chart-scores', data.scores.bins, false); } },
     function () { document.body.setAttribute('data-charts-ready', 'true'); }
   ];
   (function next() {

@@ -298,3 +298,70 @@ def _save(response: requests.Response, limits: FetchLimits, started: float) -> P
         os.unlink(name)
         raise
     return Path(name)
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """Whether a link answers (``probe``): its final HTTP status, the method
+    that got it, and, when it does not answer, why (``problem``)."""
+    status: int | None
+    method: str
+    final_url: str
+    problem: Message | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+# HEAD answers that may only mean "not by HEAD": a ranged GET asks again.
+_HEAD_REFUSED = frozenset({400, 403, 405, 406, 409, 429, 500, 501, 502, 503})
+
+
+def probe(url: str, limits: FetchLimits) -> ProbeResult:
+    """Ask whether ``url`` answers, reading no body: HEAD, then a GET for its
+    first byte (``Range: bytes=0-0``) when the server refuses HEAD. Every
+    redirect hop passes ``check_url`` (the harvest's address rules) and the
+    whole probe stops at ``limits.deadline``."""
+    result = _probe_with(url, limits, "HEAD")
+    if result.status in _HEAD_REFUSED:
+        result = _probe_with(url, limits, "GET")
+    return result
+
+
+def _probe_with(url: str, limits: FetchLimits, method: str) -> ProbeResult:
+    watchdog = _Watchdog(limits.deadline)
+    current = url
+    try:
+        for _hop in range(limits.max_redirects + 1):
+            try:
+                checked = check_url(current, limits)
+            except SourceFetchError as error:
+                return ProbeResult(None, method, current, error.message)
+            session = _pinned_session(checked.address, watchdog)
+            headers = {"User-Agent": "ckanext-shanghai-linkcheck"}
+            if method == "GET":
+                headers["Range"] = "bytes=0-0"
+            try:
+                response = session.request(method, current, stream=True, allow_redirects=False,
+                                           timeout=(limits.connect_timeout, limits.read_timeout), headers=headers)
+                response.close()
+            except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
+                if watchdog.expired or isinstance(error, requests.Timeout):
+                    return ProbeResult(None, method, current, Message(
+                        "timeout", f"超过 {limits.deadline:.0f} 秒未应答", f"No answer within {limits.deadline:.0f}s"))
+                return ProbeResult(None, method, current, Message(
+                    "unreachable", "无法连接", f"Cannot connect: {type(error).__name__}"))
+            finally:
+                session.close()
+            if response.is_redirect:
+                current = urllib.parse.urljoin(current, response.headers.get("Location", ""))
+                continue
+            if 200 <= response.status_code < 300:
+                return ProbeResult(response.status_code, method, current)
+            return ProbeResult(response.status_code, method, current, Message(
+                "http-error", f"返回 HTTP {response.status_code}", f"Answered HTTP {response.status_code}"))
+        return ProbeResult(None, method, current, Message(
+            "too-many-redirects", "重定向次数过多", f"More than {limits.max_redirects} redirects"))
+    finally:
+        watchdog.cancel()

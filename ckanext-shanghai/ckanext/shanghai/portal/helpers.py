@@ -23,6 +23,7 @@ __all__ = [
     "sh_asset_url",
     "sh_quality_flags",
     "sh_map_tiles", "sh_table_maps", "sh_spatial_districts",
+    "sh_quality_score", "sh_link_check", "sh_department_quality", "sh_department_broken_links",
 ]
 
 
@@ -418,3 +419,55 @@ def sh_spatial_districts() -> list[dict]:
     english = sh_is_english()
     return [{"value": district["name"], "label": district["en"] if english else district["name"]}
             for district in search.spatial.DISTRICTS]
+def sh_quality_score(pkg: dict) -> dict:
+    """The product's metadata quality score for its page: ``score``,
+    ``band`` and its ``band_label``, points per dimension (``dimensions``:
+    label, points, max) and what to fix (``fixes``: text, points to gain,
+    details), in the page's language; the same function the index runs."""
+    from ckanext.shanghai.assessment import links, score
+
+    language = search.current_language()
+    english = not language.startswith("zh")
+    assessment = score.assess(pkg, links.package_links(pkg["id"]))
+    return {
+        "score": assessment.score, "max": score.MAX_SCORE, "band": assessment.band,
+        "band_label": score.band_label(assessment.band, language),
+        "dimensions": [{"code": code, "label": score.dimension_label(code, language), "points": points,
+                        "max": score.DIMENSIONS[code][0]} for code, points in assessment.dimensions.items()],
+        "fixes": [{"code": check.indicator.code, "points": check.lost,
+                   "text": check.indicator.fix_en if english else check.indicator.fix_zh,
+                   "dimension": score.dimension_label(check.indicator.dimension, language),
+                   "details": [d["en" if english else "zh"] for d in check.details]}
+                  for check in assessment.fixes()],
+    }
+
+
+def sh_link_check(resource: dict) -> dict | None:
+    """The last check of the resource's link at its current URL: ``state``
+    (ok, broken), ``checked_at``, ``broken_since``, ``http_status`` and the
+    ``reason`` in the page's language; None when it has not been checked."""
+    from ckanext.shanghai.assessment import links
+
+    row = links.package_links(resource["package_id"]).get(resource["id"])
+    if row is None:
+        return None
+    english = sh_is_english()
+    return {"state": row["status"], "checked_at": row["checked_at"], "broken_since": row["broken_since"],
+            "http_status": row["http_status"], "reason": row["reason_en" if english else "reason_zh"] or ""}
+
+
+def sh_department_quality(org_id: str) -> dict:
+    """A department's average score, its distribution and its ten
+    lowest-scoring public products."""
+    from ckanext.shanghai.assessment import summary
+
+    fq = f'owner_org:"{org_id}"'
+    return dict(summary.distribution(fq, search.current_language()), lowest=summary.lowest(fq, 10))
+
+
+def sh_department_broken_links(org_id: str, limit: int = 100) -> list[dict]:
+    from ckanext.shanghai.assessment import links
+
+    english = sh_is_english()
+    return [dict(row, reason=row["reason_en" if english else "reason_zh"] or "")
+            for row in links.department_broken_links(org_id, limit)]

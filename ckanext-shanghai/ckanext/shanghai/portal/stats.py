@@ -12,7 +12,7 @@ from ckanext.shanghai import search
 from ckanext.shanghai.portal import downloads
 
 __all__ = ["PRODUCTS_FQ", "ALLOWED_DAYS", "freshness", "product_search", "facet_counts",
-           "key_figures", "freshness_shares", "quality_by_department", "statistics"]
+           "key_figures", "freshness_shares", "quality_by_department", "score_distribution", "statistics"]
 
 # Data products: every dataset type but data applications and harvest sources.
 PRODUCTS_FQ = "-dataset_type:application -dataset_type:harvest"
@@ -97,7 +97,15 @@ def statistics() -> dict:
         "downloads": [{"day": day, "value": count} for day, count in downloads.downloads_by_day(30)],
         "access": access_on_time(),
         "quality": quality_by_department(),
+        "scores": score_distribution(),
     }
+
+
+def score_distribution() -> dict:
+    """The metadata quality scores of the public catalog (bands, bins, average)."""
+    from ckanext.shanghai.assessment import summary
+
+    return summary.distribution("", search.current_language())
 
 
 def quality_by_department() -> dict:

@@ -57,6 +57,7 @@ def index_document(pkg_dict: dict[str, Any]) -> dict[str, Any]:
     conditional products (so no earlier step can put one back)."""
     if plugins.plugin_loaded("shanghai_portal"):
         pkg_dict = _portal_fields(pkg_dict)
+        pkg_dict = _score_fields(pkg_dict)
     pkg_dict = _quality_fields(pkg_dict)
     pkg_dict = _english_fields(pkg_dict)
     pkg_dict = shape_index_document(pkg_dict)
@@ -99,6 +100,26 @@ def _portal_fields(pkg_dict: dict[str, Any]) -> dict[str, Any]:
             pkg_dict["downloads_total"] = downloads.package_downloads(pkg_dict["id"])
         except Exception:  # before the migration: index without counts
             log.warning("download counts unavailable while indexing %s", pkg_dict.get("id"))
+    return pkg_dict
+
+
+def _score_fields(pkg_dict: dict[str, Any]) -> dict[str, Any]:
+    """The product's metadata quality score (``quality_score``, sorts), its
+    band (``quality_band``, a facet) and points per dimension, from the
+    validated dict being indexed and the last check of its links: computed
+    on every write, the harvest's batches included, and after a link check."""
+    if pkg_dict.get("type") in ("harvest", "application"):
+        return pkg_dict
+    import json
+
+    from ckanext.shanghai.assessment import links, score
+
+    validated = json.loads(pkg_dict.get("validated_data_dict") or "{}")
+    assessment = score.assess(validated, links.package_links(pkg_dict["id"]))
+    pkg_dict["quality_score"] = assessment.score
+    pkg_dict["quality_band"] = assessment.band
+    for dimension, points in assessment.dimensions.items():
+        pkg_dict[f"quality_{dimension}"] = points
     return pkg_dict
 
 
@@ -194,6 +215,7 @@ FACETS = OrderedDict([
     ("res_format", {"zh_Hans_CN": "数据格式", "en": "Format"}),
     ("update_frequency", {"zh_Hans_CN": "更新频度", "en": "Update frequency"}),
     ("quality_flag", {"zh_Hans_CN": "质量提示", "en": "Quality flags"}),
+    ("quality_band", {"zh_Hans_CN": "元数据质量", "en": "Metadata quality"}),
 ])
 _CHOICE_FACETS = ("data_domain", "national_theme", "open_condition", "update_frequency")
 
@@ -240,6 +262,16 @@ def label_facet_items(search_results: dict[str, Any]) -> dict[str, Any]:
             if item["name"] in labels:
                 item["display_name"] = _in_language(labels[item["name"]], language)
         facets[name]["title"] = _in_language(FACETS[name], language)
+    if "quality_band" in facets:
+        from ckanext.shanghai.assessment import score
+
+        items = facets["quality_band"].get("items", [])
+        for item in items:
+            item["display_name"] = score.band_label(item["name"], language)
+        # Best band first, as the bands rank, not by count.
+        order = [code for code, _lowest, _labels in score.BANDS]
+        items.sort(key=lambda item: order.index(item["name"]) if item["name"] in order else len(order))
+        facets["quality_band"]["title"] = _in_language(FACETS["quality_band"], language)
     if "quality_flag" in facets:
         from ckanext.shanghai import quality
 
