@@ -419,6 +419,8 @@ def sh_spatial_districts() -> list[dict]:
     english = sh_is_english()
     return [{"value": district["name"], "label": district["en"] if english else district["name"]}
             for district in search.spatial.DISTRICTS]
+
+
 def sh_quality_score(pkg: dict) -> dict:
     """The product's metadata quality score for its page: ``score``,
     ``band`` and its ``band_label``, points per dimension (``dimensions``:
