@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from flask import g
+from markupsafe import Markup
 
 import ckan.model as model
 import ckan.plugins.toolkit as tk
 
-__all__ = ["get_organization", "humanize_entity_type"]
+__all__ = ["get_organization", "humanize_entity_type", "render_assets"]
 
 
 @tk.chained_helper
@@ -73,3 +74,16 @@ def humanize_entity_type(next_helper, entity_type: str, object_type: str, purpos
     if purpose in ("edit label", "update label"):
         return sh_t("编辑" + names["one"][0], "Edit " + names["one"][1].lower())
     return sh_t(*names["one"])
+
+
+@tk.chained_helper
+def render_assets(next_helper, type_: str) -> Markup:
+    """CKAN's ``h.render_assets`` (chained), with every script deferred: on a
+    phone the page's text paints before CKAN's half megabyte of JavaScript
+    has arrived. Deferred scripts still run in order, before the document's
+    DOMContentLoaded, which is when CKAN's modules start; no template of the
+    portal runs inline JavaScript."""
+    tags = next_helper(type_)
+    if type_ != "script":
+        return tags
+    return Markup(str(tags).replace("<script src=", "<script defer src="))
