@@ -8,6 +8,7 @@ and bench/results/pages.json; the full reports go to .local/bench/lighthouse/.
 A benchmark, not a test.
 
     make bench BENCH=pages [BENCH_ARGS="--records 300 --runs 1"]
+    .venv/bin/python bench/pages_bench.py --base http://127.0.0.1:5000 --output before.json
 """
 from __future__ import annotations
 
@@ -141,13 +142,40 @@ def median_run(runs: list[dict]) -> dict:
     return ordered[len(ordered) // 2]
 
 
+def measure(base: str, runs: int) -> dict[str, dict]:
+    """Each page type's median Lighthouse run, printed as it comes."""
+    measured = {}
+    for name, url in pages(base).items():
+        results = [lighthouse(name, url, run) for run in range(runs)]
+        measured[name] = dict(median_run(results), url=url,
+                              lcp_ms_median=round(statistics.median(r["lcp_ms"] for r in results)))
+        print(f"{name:<12} " + " ".join(f"{c[:4]} {measured[name][c]:>3}" for c in CATEGORIES)
+              + f"  LCP {measured[name]['lcp_ms'] / 1000:.1f} s  {measured[name]['weight_bytes'] / 1024:.0f} KB",
+              flush=True)
+    return measured
+
+
+def summary(measured: dict[str, dict]) -> str:
+    return json.dumps({"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "pages": measured},
+                      ensure_ascii=False, indent=1)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=300, help="catalog records to harvest first")
     parser.add_argument("--runs", type=int, default=3, help="Lighthouse runs per page (the median is kept)")
+    parser.add_argument("--base", help="measure a portal already served with its demo (another tree's "
+                                       "`make serve`, a staging site) instead of the bench stack")
+    parser.add_argument("--output", type=Path, help="with --base: where to write the figures (JSON)")
     options, _ = parser.parse_known_args()
     if not LIGHTHOUSE.exists():
         raise SystemExit(f"{LIGHTHOUSE} is missing: `make bench` installs it (npm lighthouse)")
+    if options.base:
+        # Not this tree's portal: its figures stay out of latest.json.
+        text = summary(measure(options.base.rstrip("/"), options.runs))
+        if options.output:
+            options.output.write_text(text, encoding="utf-8")
+        return 0
     ini = Path(os.environ["CKAN_INI"])
     base = site_url(ini)
     workers = start_workers(ini, ROOT / ".local" / "bench" / "logs")
@@ -156,14 +184,7 @@ def main() -> int:
         # The export goes where the harvesters may read local files
         # (ckanext.shanghai.harvest.file_roots: the demo folder and /tmp).
         load_demo(base, ini, options.records, Path(work))
-        measured = {}
-        for name, url in pages(base).items():
-            runs = [lighthouse(name, url, run) for run in range(options.runs)]
-            measured[name] = dict(median_run(runs), url=url,
-                                  lcp_ms_median=round(statistics.median(r["lcp_ms"] for r in runs)))
-            print(f"{name:<12} " + " ".join(f"{c[:4]} {measured[name][c]:>3}" for c in CATEGORIES)
-                  + f"  LCP {measured[name]['lcp_ms'] / 1000:.1f} s  {measured[name]['weight_bytes'] / 1024:.0f} KB",
-                  flush=True)
+        measured = measure(base, options.runs)
     finally:
         for process in workers:
             try:
@@ -187,8 +208,7 @@ def main() -> int:
             target="of_limit <= 1 (home <= 600 KB)" if name == "home" else None))
     bench_report.publish("pages", rows, profile="Lighthouse mobile, default throttling, Debian chromium",
                          records=options.records, runs=options.runs)
-    SUMMARY.write_text(json.dumps({"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                                   "pages": measured}, ensure_ascii=False, indent=1))
+    SUMMARY.write_text(summary(measured), encoding="utf-8")
     print(f"written to {SUMMARY.relative_to(ROOT)}")
     return 0
 

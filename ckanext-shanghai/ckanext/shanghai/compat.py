@@ -11,6 +11,7 @@ English, rather than let an upgrade break a page or a harvest silently.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import inspect
 from dataclasses import dataclass
@@ -230,6 +231,9 @@ def count_solr_requests(record: Callable[[float], None]) -> None:
     _solr_counters.append(record)
     send = pysolr.Solr._send_request
 
+    # Wrapped, so that check() still sees pysolr's own signature when plugins
+    # load again in this process (a job worker's forked work horse does).
+    @functools.wraps(send)
     def counted_send(self, *args, **kwargs):
         started = time.perf_counter()
         try:
