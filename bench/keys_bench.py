@@ -69,7 +69,7 @@ def flask_limiter_on(app, tally: list[float]):
     instance = Limiter(key_func=lambda: (limiter.caller() or limiter.Caller("invalid", "", 0, True)).bucket,
                        app=app, storage_uri=tk.config["ckan.redis.url"], strategy="fixed-window",
                        default_limits=["100000000 per minute"], headers_enabled=True,
-                       request_filter=lambda: not limiter.is_limited(), key_prefix="bench-flask-limiter")
+                       default_limits_exempt_when=lambda: not limiter.is_limited(), key_prefix="bench-flask-limiter")
     new = lambda hook: id(hook) not in before  # noqa: E731
     hooks = _wrap(app.before_request_funcs[None], new, tally) + _wrap(app.after_request_funcs[None], new, tally)
     if not hooks:

@@ -107,7 +107,10 @@ def start_portal(ckan_ini: Path, port: int, log: Path) -> subprocess.Popen:
     deadline = time.monotonic() + 60
     while True:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/3/action/status_show", timeout=2):
+            # Refused until gunicorn listens; once connected, wait for the
+            # worker to load the app, so that no earlier probe is left queued
+            # to reach the app later (the quota tests count requests).
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/3/action/status_show", timeout=60):
                 return process
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:

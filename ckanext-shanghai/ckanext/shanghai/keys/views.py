@@ -2,7 +2,7 @@
 once, revoke), and a department's usage for its admins."""
 from __future__ import annotations
 
-from flask import Blueprint, request
+from flask import Blueprint, make_response, request
 
 import ckan.model as model
 import ckan.plugins.toolkit as tk
@@ -35,9 +35,9 @@ def applications():
         except tk.ValidationError as error:
             errors = error.error_dict
         else:
-            return _no_store(tk.make_response(tk.render("keys/created.html", {"application": created}), 201))
+            return _no_store(make_response(tk.render("keys/created.html", {"application": created}), 201))
     mine = tk.get_action("shanghai_application_list")(_context(), {})
-    response = tk.make_response(tk.render("keys/applications.html", {
+    response = make_response(tk.render("keys/applications.html", {
         "applications": mine, "errors": errors, "form": form,
         "key_limit": tk.config.get("ckanext.shanghai.ratelimit.key_per_window"),
         "anonymous_limit": tk.config.get("ckanext.shanghai.ratelimit.anonymous_per_window"),
