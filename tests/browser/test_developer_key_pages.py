@@ -33,7 +33,9 @@ def test_register_an_application_see_its_key_once_and_revoke_it(served_portal, b
     person = factories.User(name=f"dev-{secrets.token_hex(3)}", fullname="陈开发", password=password)
     log_in(browser, base, person["name"], password)
     open_page(browser, base + "/dataset/")
-    assert browser.find_element(By.ID, "sh-developer").get_attribute("href").endswith("/developer")
+    links = browser.find_elements(By.ID, "sh-developer")
+    assert links and links[0].get_attribute("href").endswith("/developer"), \
+        (browser.current_url, browser.find_element(By.TAG_NAME, "header").get_attribute("outerHTML")[:3000])
     open_page(browser, base + "/developer")
     assert "不带密钥的调用每个地址" in text_of(browser)
     browser.find_element(By.ID, "field-app-name").send_keys("养老地图")
