@@ -66,12 +66,26 @@ def is_limited() -> bool:
     return endpoint.endswith(DOWNLOAD_ENDPOINTS)
 
 
+# token -> its id: a JWT decodes to the same id every time, and decoding
+# (the signature's HMAC) is the limiter's largest cost after Redis. Whether
+# the token is still valid is CKAN's check, made on every request.
+_key_ids: dict[str, str | None] = {}
+
+
+def _key_id(token: str) -> str | None:
+    if token not in _key_ids:
+        if len(_key_ids) > 10000:
+            _key_ids.clear()
+        _key_ids[token] = compat.api_token_id(token)
+    return _key_ids[token]
+
+
 def caller() -> Caller | None:
     """The caller of this request; None when it carries a key that is not
     (or no longer) valid. CKAN has identified the user already."""
     header = request.headers.get(tk.config.get("apitoken_header_name"))
     if header:
-        key_id = compat.api_token_id(header) if compat.authenticated_by_token() else None
+        key_id = _key_id(header) if compat.authenticated_by_token() else None
         if key_id is None:
             return None
         return Caller(f"key:{key_id}", key_id, tk.config.get("ckanext.shanghai.ratelimit.key_per_window"), False)
