@@ -13,7 +13,7 @@ serve: ## Install what is missing, start PostgreSQL, Redis, Solr and CKAN at htt
 test: ## Start private test services, run every test tier (unit, integration, browser), stop them
 	@$(STACK) test $(PYTEST_ARGS)
 
-bench: ## Benchmarks on a fresh private stack; figures to bench/results/latest.json (BENCH=harvest|datastore|city|pages|realtime|english, BENCH_ARGS)
+bench: ## Benchmarks on a fresh private stack; figures to bench/results/latest.json (BENCH=harvest|datastore|city|pages|realtime|english|keys, BENCH_ARGS)
 	@$(STACK) bench $(BENCH) -- $(BENCH_ARGS)
 
 install: ## Only install: Debian packages, .venv, Solr jars

@@ -75,6 +75,7 @@ setup(
             "shanghai_access = ckanext.shanghai.plugin:ShanghaiAccessPlugin",
             "shanghai_desk = ckanext.shanghai.plugin:ShanghaiDeskPlugin",
             "shanghai_realtime = ckanext.shanghai.plugin:ShanghaiRealtimePlugin",
+            "shanghai_keys = ckanext.shanghai.plugin:ShanghaiKeysPlugin",
             "shanghai_harvest = ckanext.shanghai.harvesters.plugin:ShanghaiHarvestPlugin",
             "shanghai_agency_export = ckanext.shanghai.harvesters.sources.agency_export:AgencyExportHarvester",
             "shanghai_ckan_api = ckanext.shanghai.harvesters.sources.ckan_api:CkanApiHarvester",

@@ -6,8 +6,6 @@ pytest plugin (with_plugins, clean_db, clean_index ...) does the rest.
 """
 import os
 import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -46,25 +44,12 @@ def run_ckan(ckan_ini):
 def served_portal(ckan_ini, tmp_path):
     """The portal under gunicorn at http://127.0.0.1:$SHANGHAI_TEST_PORT, one
     worker with threads as `make serve` runs it; yields its base URL."""
-    port = os.environ["SHANGHAI_TEST_PORT"]
-    venv_bin = Path(os.sys.executable).parent
-    process = subprocess.Popen(
-        [str(venv_bin / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", "4",
-         "ckanext.shanghai.wsgi:application"],
-        env=dict(os.environ, CKAN_INI=str(ckan_ini)), stdout=(tmp_path / "web.log").open("wb"),
-        stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/api/3/action/status_show", timeout=2):
-                break
-        except OSError:
-            assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "web.log").read_text()
-            time.sleep(0.3)
-    yield base
-    process.terminate()
-    process.wait(timeout=30)
+    from portal_testing import start_portal, stop_portal
+
+    port = int(os.environ["SHANGHAI_TEST_PORT"])
+    process = start_portal(ckan_ini, port, tmp_path / "web.log")
+    yield f"http://127.0.0.1:{port}"
+    stop_portal(process)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -20,7 +21,8 @@ STATE = Path(os.environ.get("SHANGHAI_TEST_STATE", ".local/test"))
 
 # Plugins whose tables come from their own migrations (CKAN's reset_db
 # rebuilds only its core tables).
-PLUGIN_MIGRATIONS = ("activity", "harvest", "shanghai", "shanghai_portal", "shanghai_access", "shanghai_desk", "shanghai_realtime")
+PLUGIN_MIGRATIONS = ("activity", "harvest", "shanghai", "shanghai_portal", "shanghai_access", "shanghai_desk", "shanghai_realtime",
+                     "shanghai_keys")
 
 
 def empty_database(reset_db, migrate_db_for, reset_index=None) -> None:
@@ -90,6 +92,37 @@ def start_ckan(ckan_ini: Path, *args: str, log: Path) -> subprocess.Popen:
     return subprocess.Popen([ckan_command, "-c", str(ckan_ini), *args], stdout=log.open("ab"),
                             stderr=subprocess.STDOUT, start_new_session=True,
                             env=dict(os.environ, CKAN_INI=str(ckan_ini)))
+
+
+def start_portal(ckan_ini: Path, port: int, log: Path) -> subprocess.Popen:
+    """The portal under gunicorn on 127.0.0.1:``port``, one worker with
+    threads as `make serve` runs it, in its own process group; returns once
+    it answers (stop it with ``stop_portal``)."""
+    venv_bin = Path(os.sys.executable).parent
+    process = subprocess.Popen(
+        [str(venv_bin / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", "4",
+         "ckanext.shanghai.wsgi:application"],
+        env=dict(os.environ, CKAN_INI=str(ckan_ini)), stdout=log.open("wb"),
+        stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            # Refused until gunicorn listens; once connected, wait for the
+            # worker to load the app, so that no earlier probe is left queued
+            # to reach the app later (the quota tests count requests).
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/3/action/status_show", timeout=60):
+                return process
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                stop_portal(process)
+                raise AssertionError(log.read_text(errors="replace"))
+            time.sleep(0.3)
+
+
+def stop_portal(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+    process.wait(timeout=30)
 
 
 # -- services of the test stack ------------------------------------------------

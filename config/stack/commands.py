@@ -108,7 +108,7 @@ def test(pytest_args: list[str]) -> int:
 
 
 BENCHMARKS = ("harvest_bench.py", "datastore_bench.py", "city_scale_bench.py", "pages_bench.py", "realtime_bench.py",
-              "english_bench.py")
+              "english_bench.py", "keys_bench.py")
 
 
 def bench(args: list[str]) -> int:

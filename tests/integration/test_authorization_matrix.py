@@ -270,6 +270,25 @@ def rejections_csv(world, who):
     return response.status_code == 200
 
 
+def usage_show(world, who):
+    return allowed(world, who, "shanghai_usage_show", id=world["a"]["id"])
+
+
+def usage_page(world, who):
+    response = world["app"].get(f"/organization/{world['a']['name']}/usage", follow_redirects=False,
+                                headers={"Authorization": world["tokens"][who]} if who in world["tokens"] else {})
+    assert response.status_code in (200, 302, 403), response.status_code
+    return response.status_code == 200
+
+
+def application_create(world, who):
+    return allowed(world, who, "shanghai_application_create", name=f"应用 {who}", contact="dev@example.com")
+
+
+def usage_totals(world, who):
+    return allowed(world, who, "shanghai_usage_totals", package_id=world["public"]["id"])
+
+
 def _table(world, private=False) -> str:
     """A resource of department A with a DataStore table, made by a sysadmin."""
     resource_id = product(world["a"], private=private)["resources"][0]["id"]
@@ -344,6 +363,11 @@ MATRIX = {
     "harvest_job_create": (harvest_job_create, A_ONLY),
     "shanghai_harvest_report": (harvest_report, A_ONLY),
     "view /harvest/job/<id>/rejections.csv": (rejections_csv, A_ONLY),
+    # developer keys: usage for the department's admins, keys for anyone signed in
+    "shanghai_usage_show": (usage_show, ADMINS_OF_A),
+    "page /organization/dept-a/usage": (usage_page, ADMINS_OF_A),
+    "shanghai_application_create": (application_create, tuple(role != "anonymous" for role in ROLES)),
+    "shanghai_usage_totals": (usage_totals, EVERYONE),
 }
 
 CELLS = [

@@ -29,6 +29,8 @@ __all__ = [
     "pinned_connection_class",
     "earlier_error_handler",
     "activity",
+    "api_token_id",
+    "authenticated_by_token",
 ]
 
 
@@ -87,6 +89,9 @@ INTERNALS: tuple[Internal, ...] = (
     Internal("urllib3", "2.", "urllib3.connection:HTTPConnection._dns_host", None,
              "the host name a connection resolves; pinned to the checked address",
              instance=("compat-check.invalid",)),
+    Internal("ckan", "2.12", "ckan.lib.api_token:decode", ("encoded", "kwargs"),
+             "a developer key's id (the jti of its API token), to count its rate limit and usage "
+             "(api_token_id)"),
     Internal("flask", "3.", "flask:Flask.error_handler_spec", None,
              "the bilingual 500 page keeps the handler registered before it (earlier_error_handler)",
              instance=("compat_check",)),
@@ -281,3 +286,26 @@ def activity(user_id: str, package: dict[str, Any], kind: str, actor: str, label
     from ckanext.activity.model import Activity
 
     return Activity(user_id, package["id"], f"{kind} package", {"package": package, "actor": actor}, labels)
+
+
+# --- developer keys ------------------------------------------------------------------
+
+
+def api_token_id(encoded: str) -> str | None:
+    """The id (jti) of a CKAN API token, None for one that does not decode.
+    The signature is checked; whether the token still exists is not."""
+    from ckan.lib import api_token
+
+    data = api_token.decode(encoded) if encoded else None
+    return str(data["jti"]) if data and data.get("jti") else None
+
+
+def authenticated_by_token() -> bool:
+    """Whether CKAN identified this request's user by its API token header.
+    CKAN sets ``g.login_via_auth_header`` before trying the token when there
+    is no session, and when a token named the user otherwise: only with a
+    user identified is the token known good."""
+    from flask import g
+    from ckan.common import current_user
+
+    return bool(g.get("login_via_auth_header")) and bool(current_user.is_authenticated)

@@ -11,6 +11,10 @@ from ckanext.shanghai.web import errors
 from ckanext.shanghai.web import i18n
 from ckanext.shanghai.web import timing
 from ckanext.shanghai.logic import uploads
+from ckanext.shanghai.keys import actions as keys_actions
+from ckanext.shanghai.keys import auth as keys_auth
+from ckanext.shanghai.keys import helpers as keys_helpers
+from ckanext.shanghai.keys import views as keys_views
 from ckanext.shanghai.realtime import actions as realtime_actions
 from ckanext.shanghai.realtime import auth as realtime_auth
 from ckanext.shanghai.realtime import cli as realtime_cli
@@ -265,3 +269,24 @@ class ShanghaiRealtimePlugin(plugins.SingletonPlugin):
     """Real-time data products: keyed DataStore tables fed by push (API
     action and a key-authenticated JSON endpoint), with their history, time
     travel, liveness, uptime and a Server-Sent Events stream."""
+
+
+@tk.blanket.actions(keys_actions)
+@tk.blanket.auth_functions(keys_auth)
+@tk.blanket.helpers(keys_helpers)
+@tk.blanket.blueprints(keys_views)
+class ShanghaiKeysPlugin(plugins.SingletonPlugin):
+    """Developer keys and quotas: applications with keys (CKAN API tokens),
+    rate limits on the API and downloads counted in Redis, usage per
+    product and key for departments, public totals."""
+
+    plugins.implements(plugins.IMiddleware, inherit=True)
+
+    # IMiddleware
+
+    def make_middleware(self, app, config):
+        from ckanext.shanghai.keys import limiter, usage
+
+        limiter.register(app)
+        usage.register(app)
+        return app

@@ -12,7 +12,8 @@ from ckanext.shanghai import search
 from ckanext.shanghai.portal import downloads
 
 __all__ = ["PRODUCTS_FQ", "ALLOWED_DAYS", "freshness", "product_search", "facet_counts",
-           "key_figures", "freshness_shares", "quality_by_department", "score_distribution", "statistics"]
+           "key_figures", "freshness_shares", "quality_by_department", "score_distribution", "statistics",
+           "usage_totals"]
 
 # Data products: every dataset type but data applications and harvest sources.
 PRODUCTS_FQ = "-dataset_type:application -dataset_type:harvest"
@@ -96,6 +97,7 @@ def statistics() -> dict:
         "freshness": freshness_shares(),
         "downloads": [{"day": day, "value": count} for day, count in downloads.downloads_by_day(30)],
         "access": access_on_time(),
+        "usage": usage_totals(),
         "quality": quality_by_department(),
         "scores": score_distribution(),
     }
@@ -142,3 +144,15 @@ def access_on_time() -> dict | None:
     from ckanext.shanghai.access import store
 
     return store.on_time()
+
+
+def usage_totals() -> dict | None:
+    """API calls, developer applications and keys per day (None without the
+    shanghai_keys plugin's tables)."""
+    import ckan.plugins as plugins
+
+    if not plugins.plugin_loaded("shanghai_keys"):
+        return None
+    from ckanext.shanghai.keys import store
+
+    return store.site_totals()
