@@ -77,7 +77,7 @@
     function loadHistory() {
       var key = keyChoice.value, field = fieldChoice.value;
       if (!key || !field) { return; }
-      var url = box.dataset.historyUrl + '&key=' + encodeURIComponent(key);
+      var url = box.dataset.historyUrl + '&limit=5000&key=' + encodeURIComponent(key);
       fetch(url, {credentials: 'same-origin'}).then(function (response) { return response.json(); })
         .then(function (answer) {
           if (!answer.success || keyChoice.value !== key) { return; }
