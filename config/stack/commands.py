@@ -52,6 +52,9 @@ def serve() -> int:
             for lost in procs.replace_lost():
                 say(f"{lost} exited; the other nodes carry on; starting it again "
                     f"(see {profile.logs.relative_to(ROOT)}/{lost}.log)")
+            for ended in procs.ended_optional():
+                say(f"{ended} stopped; the rest of the stack carries on "
+                    f"(see {profile.logs.relative_to(ROOT)}/{ended}.log)")
             dead = procs.check_alive()
             if dead:
                 say(f"{dead} exited unexpectedly; see {profile.logs.relative_to(ROOT)}/{dead}.log; stopping")

@@ -57,6 +57,17 @@ class Processes:
                 return name
         return None
 
+    def ended_optional(self) -> list[str]:
+        """Optional processes that exited since the last call (each named once)."""
+        ended = [name for name, process, _ in self.started
+                 if name in self.optional and process.poll() is not None]
+        self.optional.difference_update(ended)
+        for name in ended:
+            (self.profile.run / f"{name}.pid").unlink(missing_ok=True)
+            (self.profile.run / f"{name}.json").unlink(missing_ok=True)
+        self.started = [entry for entry in self.started if entry[0] not in ended]
+        return ended
+
     def replace_lost(self) -> list[str]:
         """Start again every redundant process that exited (unless something
         else, a test, already did); returns their names."""
