@@ -107,7 +107,9 @@ def _product_of(source: HarvestSource, config: dict[str, Any]) -> dict:
     """The product the source updates; it must belong to the source's
     department (a source cannot write into another department's feed)."""
     product = tk.get_action("shanghai_realtime_product_show")(dict(_site_context()), {"id": config["resource_id"]})
-    if source.owner_org and product.get("organization_id") != source.owner_org:
+    # A harvest source is a dataset of its own: its department is that dataset's.
+    owner = model.Package.get(source.id)
+    if owner is None or product.get("organization_id") != owner.owner_org:
         raise PullError(Message("wrong-department", "该实时数据产品不属于本采集源所在的部门",
                                 "The real-time product does not belong to this source's department"))
     return product

@@ -108,3 +108,5 @@ def test_the_simulated_car_park_product_updates_live_then_shows_the_interruption
     assert section.find_element(By.CSS_SELECTOR, ".sh-realtime-interrupted").is_displayed()
     assert not section.find_element(By.CSS_SELECTOR, ".sh-realtime-live").is_displayed()
     screenshot("interrupted")
+    # Leave the page: its stream ends, and the served portal can stop.
+    browser.get("about:blank")
