@@ -56,7 +56,7 @@ class Web:
         gunicorn = str(Path(os.sys.executable).parent / "gunicorn")
         self.process = subprocess.Popen(
             [gunicorn, "--bind", f"127.0.0.1:{self.port}", "--workers", "2", "--threads", "8",
-             "ckanext.shanghai.wsgi:application"],
+             "--graceful-timeout", "10", "ckanext.shanghai.wsgi:application"],
             env=dict(os.environ, CKAN_INI=str(self.ckan_ini)), stdout=self.log.open("ab"),
             stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT)
         self.starts += 1
