@@ -151,9 +151,10 @@ def prepare(department: str, key_file: Path, refresh_seconds: int, wait_seconds:
             "type": "transport", "network_scope": "parking",
             "name": PRODUCT_NAME, "title": PRODUCT_TITLE, "owner_org": group.id,
             "data_domain": "road-transport", "update_frequency": "realtime", "open_condition": "unconditional",
-            "notes": "演示用的模拟数据：全市公共停车场的剩余泊位，每分钟更新。停车场位置取自上海市养老机构名录的真实地址和坐标，"
+            "notes": f"演示用的模拟数据：全市公共停车场的剩余泊位，每 {refresh_seconds} 秒更新。停车场位置取自上海市养老机构名录的真实地址和坐标，"
                      "泊位数和剩余泊位由模拟器生成，并非真实数据。\n\n"
-                     "Simulated data for the demo: free spaces of public car parks, updated every minute. The car "
+                     f"Simulated data for the demo: free spaces of public car parks, updated every {refresh_seconds} "
+                     "seconds. The car "
                      "parks are placed at the real addresses and coordinates of Shanghai's elderly-care "
                      "institutions; capacities and free spaces are made up by the simulator."})
         package = model.Package.get(PRODUCT_NAME)
