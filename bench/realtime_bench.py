@@ -93,6 +93,7 @@ def history_bytes(resource_id: str) -> dict:
         size = connection.execute(sa.text(
             "select coalesce(sum(pg_total_relation_size(i.inhrelid)), 0) from pg_inherits i "
             "where i.inhparent = 'shanghai_rt_history'::regclass")).scalar()
+    size = int(size)  # PostgreSQL's sum() of bigints is numeric (a Decimal), which JSON cannot hold
     per_observation = size / rows if rows else 0
     return {"rows": rows, "bytes": size, "bytes_per_observation": round(per_observation, 1),
             "bytes_per_day_at_5000_keys_per_minute": round(per_observation * 7_200_000)}
