@@ -2,7 +2,7 @@
 PYTHON ?= python3
 STACK  := $(PYTHON) config/stack
 
-.PHONY: help serve test bench install stop clean
+.PHONY: help serve test bench install stop stop-simulator clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -21,6 +21,9 @@ install: ## Only install: Debian packages, .venv, Solr jars
 
 stop: ## Stop services left running by a killed `make serve` or `make test`
 	@$(STACK) stop
+
+stop-simulator: ## Stop the demo's car-park feed simulator of a running `make serve` (its page then shows the feed interrupted)
+	@$(STACK) stop-simulator
 
 clean: ## Remove all local state (databases, index, logs, config, secrets)
 	@$(STACK) clean

@@ -80,6 +80,7 @@ setup(
             "shanghai_agency_export = ckanext.shanghai.harvesters.sources.agency_export:AgencyExportHarvester",
             "shanghai_ckan_api = ckanext.shanghai.harvesters.sources.ckan_api:CkanApiHarvester",
             "shanghai_dcat = ckanext.shanghai.harvesters.sources.dcat:ShanghaiDCATHarvester",
+            "shanghai_realtime_pull = ckanext.shanghai.harvesters.sources.realtime_pull:RealtimePullHarvester",
         ],
         "ckan.rdf.profiles": [
             "shanghai_core = ckanext.shanghai.harvesters.sources.dcat:ShanghaiCoreProfile",

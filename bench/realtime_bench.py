@@ -4,17 +4,25 @@ with history, out-of-order and repeat safe), against stock CKAN (one
 ``datastore_upsert`` call per observation, the only keyed path it has) and
 the limit (PostgreSQL ``INSERT ... ON CONFLICT`` of the same batches into a
 table of the same columns, nothing else). Push to visible: from the push
-call to the value answered by ``datastore_search``. A benchmark, not a test.
+call to the value answered by ``datastore_search``. Push to stream: from
+the push call to the event's arrival on each of ``--streams`` Server-Sent
+Events connections open to the served web app (``make bench`` starts it as
+`make serve` does). A benchmark, not a test.
 
-    CKAN_INI=.local/bench.ini python bench/realtime_bench.py [--keys 5000] [--minutes 6] [--batch 1000]
+    CKAN_INI=.local/bench.ini python bench/realtime_bench.py [--keys 5000] [--minutes 6] [--batch 1000] [--streams 100]
 """
 from __future__ import annotations
 
 import argparse
+import configparser
 import datetime as dt
+import http.client
 import json
+import os
 import sys
+import threading
 import time
+import urllib.parse
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -85,6 +93,7 @@ def history_bytes(resource_id: str) -> dict:
         size = connection.execute(sa.text(
             "select coalesce(sum(pg_total_relation_size(i.inhrelid)), 0) from pg_inherits i "
             "where i.inhparent = 'shanghai_rt_history'::regclass")).scalar()
+    size = int(size)  # PostgreSQL's sum() of bigints is numeric (a Decimal), which JSON cannot hold
     per_observation = size / rows if rows else 0
     return {"rows": rows, "bytes": size, "bytes_per_observation": round(per_observation, 1),
             "bytes_per_day_at_5000_keys_per_minute": round(per_observation * 7_200_000)}
@@ -136,12 +145,80 @@ def limit(keys: int, minutes: int, size: int, start: dt.datetime) -> dict:
     return {"observations": pushed, "seconds": seconds, "per_second": pushed / seconds}
 
 
+class Follower(threading.Thread):
+    """One stream connection; records when each (key, observed) arrives."""
+
+    def __init__(self, base: str, resource_id: str):
+        super().__init__(daemon=True)
+        self.parts = urllib.parse.urlsplit(base)
+        self.path = f"/api/realtime/{resource_id}/stream"
+        self.open = threading.Event()
+        self.arrived: dict[tuple[str, str], float] = {}
+
+    def run(self) -> None:
+        try:
+            connection = http.client.HTTPConnection(self.parts.hostname, self.parts.port, timeout=120)
+            connection.request("GET", self.path)
+            answer = connection.getresponse()
+            if answer.status != 200:
+                return
+            self.open.set()
+            for raw in answer:
+                line = raw.decode("utf-8")
+                if line.startswith("data: "):
+                    data = json.loads(line[6:])
+                    self.arrived[(data["key"], data["record"]["observed_at"])] = time.monotonic()
+        except (OSError, http.client.HTTPException, ValueError):
+            return
+
+
+def streams(context: dict, resource_id: str, base: str, count: int, rounds: int, keys: int) -> dict:
+    """Push ``rounds`` batches of ``keys`` observations (in process, as the
+    push endpoint does) while ``count`` stream connections are open; the
+    time from each push call to the arrival of its last observation on
+    each open stream."""
+    import ckan.plugins.toolkit as tk
+
+    followers = [Follower(base, resource_id) for _ in range(count)]
+    for follower in followers:
+        follower.start()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not all(f.open.is_set() for f in followers):
+        time.sleep(0.2)
+    opened = [f for f in followers if f.open.is_set()]
+    push = tk.get_action("shanghai_realtime_push")
+    sent = []
+    for _ in range(rounds):
+        moment = dt.datetime.now(dt.timezone.utc)
+        local = moment.astimezone(dt.timezone(dt.timedelta(hours=8))).replace(tzinfo=None).isoformat()
+        records = [{"carpark_id": f"S{k:05d}", "observed_at": moment.isoformat(), "free_spaces": k % 400,
+                    "lng": 121.4, "lat": 31.2} for k in range(keys)]
+        started = time.monotonic()
+        push(dict(context), {"id": resource_id, "records": records})
+        sent.append((started, (records[-1]["carpark_id"], local)))
+        time.sleep(1)
+    time.sleep(5)
+    latencies, missing = [], 0
+    for follower in opened:
+        for started, event in sent:
+            if event in follower.arrived:
+                latencies.append(follower.arrived[event] - started)
+            else:
+                missing += 1
+    result = {"streams_asked": count, "streams_open": len(opened), "rounds": rounds, "keys_per_push": keys,
+              "not_delivered": missing}
+    if latencies:
+        result.update(limits.percentiles(latencies))
+    return result
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keys", type=int, default=5000, help="car parks (keys) observed each minute")
     parser.add_argument("--minutes", type=int, default=6, help="minutes of observations pushed")
     parser.add_argument("--batch", type=int, default=1000, help="observations per push")
     parser.add_argument("--stock-sample", type=int, default=1000, help="observations upserted one by one (stock)")
+    parser.add_argument("--streams", type=int, default=100, help="stream connections open during push to stream")
     args, _others = parser.parse_known_args()  # the other benchmarks' options
 
     app = harvest_bench.ckan_app()
@@ -153,6 +230,10 @@ def main() -> int:
         peer = stock(context, declared["package_id"], args.keys, args.stock_sample, start)
         engine = limit(args.keys, args.minutes, args.batch, start)
         storage = history_bytes(declared["resource_id"])
+        parser_ini = configparser.ConfigParser(interpolation=None, strict=False)
+        parser_ini.read(os.environ["CKAN_INI"], encoding="utf-8")
+        follow = streams(context, declared["resource_id"], parser_ini["app:main"]["ckan.site_url"].rstrip("/"),
+                         args.streams, 20, 100)
     results = [
         bench_report.figure("realtime_push_observations_per_second", round(run["per_second"], 1), "obs/s",
                             better="higher", stock=round(peer["per_second"], 1), limit=round(engine["per_second"], 1),
@@ -162,6 +243,9 @@ def main() -> int:
         bench_report.figure("realtime_push_to_visible_p95", run["push_to_visible"]["p95_ms"], "ms", better="lower",
                             target="value <= 1000", detail=run["push_to_visible"]),
     ]
+    # -1: no observation reached a stream (none could be opened).
+    results.append(bench_report.figure("realtime_push_to_stream_p95", follow.get("p95_ms", -1), "ms", better="lower",
+                                       target=f"value <= 1000 with {args.streams} open streams", detail=follow))
     results.append(bench_report.figure("realtime_history_bytes_per_observation", storage["bytes_per_observation"],
                                        "bytes", better="lower", detail=storage))
     bench_report.publish("realtime", results)

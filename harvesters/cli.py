@@ -122,4 +122,13 @@ def mapping_check(mapping_file: str, export: str, as_json: bool, fmt: str | None
         click.echo("\n".join(result.lines()))
 
 
-COMMANDS = [mapping_check, harvest_consumer, harvest_scheduler, index_check, search_index_rebuild]
+@click.command("realtime-pull")
+def realtime_pull():
+    """Poll every active real-time pull source (JSON or CSV endpoints) on its
+    interval and push the rows to its product, until SIGTERM or SIGINT."""
+    from ckanext.shanghai.harvesters.sources.realtime_pull import run_poller
+
+    run_poller()
+
+
+COMMANDS = [mapping_check, harvest_consumer, harvest_scheduler, index_check, search_index_rebuild, realtime_pull]

@@ -221,7 +221,12 @@ def _queue_link_checks() -> None:
 
 
 def run_scheduler() -> None:
-    interval = tk.config.get("ckanext.shanghai.harvest.scheduler_seconds")
+    run_every(tk.config.get("ckanext.shanghai.harvest.scheduler_seconds"), tick, "harvest scheduler")
+
+
+def run_every(interval: float, step, what: str) -> None:
+    """Call ``step`` every ``interval`` seconds until SIGTERM or SIGINT; a
+    step that fails is logged and the next one runs as planned."""
     stopping = False
 
     def stop(signum, frame):
@@ -230,12 +235,12 @@ def run_scheduler() -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    log.info("harvest scheduler running every %ss", interval)
+    log.info("%s running every %ss", what, interval)
     while not stopping:
         try:
-            tick()
+            step()
         except Exception:
-            log.exception("harvest scheduler tick failed; trying again next tick")
+            log.exception("%s: a round failed; trying again next round", what)
         deadline = time.monotonic() + interval
         while not stopping and time.monotonic() < deadline:
             time.sleep(0.2)

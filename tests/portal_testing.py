@@ -101,7 +101,8 @@ def start_portal(ckan_ini: Path, port: int, log: Path) -> subprocess.Popen:
     venv_bin = Path(os.sys.executable).parent
     process = subprocess.Popen(
         [str(venv_bin / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", "4",
-         "ckanext.shanghai.wsgi:application"],
+         # As make serve: an open event stream does not hold up the stop for long.
+         "--graceful-timeout", "10", "ckanext.shanghai.wsgi:application"],
         env=dict(os.environ, CKAN_INI=str(ckan_ini)), stdout=log.open("wb"),
         stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 60

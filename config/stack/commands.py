@@ -12,7 +12,8 @@ from stack.profiles import LOCAL, Profile, ROOT, VENV_BIN, profile_for, say
 from stack.install import install
 from stack.processes import Processes, stop_leftovers
 from stack.portal import (
-    bootstrap_admin, ckan_env, load_demo, start_ckan_processes, start_services, start_web,
+    bootstrap_admin, ckan_env, load_demo, start_ckan_processes, start_services, start_simulator, start_web,
+    stop_simulator,
 )
 
 
@@ -38,6 +39,7 @@ def serve() -> int:
         admin = bootstrap_admin(profile)
         start_ckan_processes(profile, procs)
         load_demo(profile)
+        start_simulator(profile, procs)
         say("")
         say(f"portal:    http://127.0.0.1:{profile.web_port}/")
         say(f"API:       http://127.0.0.1:{profile.web_port}/api/3/action/status_show")
@@ -50,6 +52,9 @@ def serve() -> int:
             for lost in procs.replace_lost():
                 say(f"{lost} exited; the other nodes carry on; starting it again "
                     f"(see {profile.logs.relative_to(ROOT)}/{lost}.log)")
+            for ended in procs.ended_optional():
+                say(f"{ended} stopped; the rest of the stack carries on "
+                    f"(see {profile.logs.relative_to(ROOT)}/{ended}.log)")
             dead = procs.check_alive()
             if dead:
                 say(f"{dead} exited unexpectedly; see {profile.logs.relative_to(ROOT)}/{dead}.log; stopping")
@@ -148,6 +153,10 @@ def main(argv: list[str]) -> int:
     if command == "stop":
         for name in rest or ["serve", "test"]:
             stop_leftovers(profile_for(name))
+        return 0
+    if command == "stop-simulator":
+        say("car-park feed simulator stopped" if stop_simulator(profile_for("serve"))
+            else "no car-park feed simulator is running")
         return 0
     if command == "clean":
         for name in ("serve", "test", "bench"):

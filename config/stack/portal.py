@@ -1,4 +1,5 @@
-"""CKAN's processes: the web app, the harvest consumers, the scheduler, the job worker; the admin and the demo."""
+"""CKAN's processes: the web app, the harvest consumers, the scheduler, the real-time pull poller, the job
+worker; the admin, the demo and its car-park feed simulator."""
 from __future__ import annotations
 
 import json
@@ -82,6 +83,8 @@ def start_ckan_processes(profile: Profile, procs: Processes) -> None:
                            "harvest-consumer", kind], env=env)
     procs.start("harvest-scheduler", [str(VENV_BIN / "ckan"), "-c", str(profile.ini), "shanghai",
                                       "harvest-scheduler"], env=env)
+    procs.start("realtime-pull", [str(VENV_BIN / "ckan"), "-c", str(profile.ini), "shanghai", "realtime-pull"],
+                env=env)
     procs.start("jobs-worker", [str(VENV_BIN / "ckan"), "-c", str(profile.ini), "jobs", "worker"], env=env)
 
 
@@ -113,3 +116,36 @@ def load_demo(profile: Profile) -> None:
             f"follow it at http://127.0.0.1:{profile.web_port}/harvest/{started['source']}")
     else:
         say(f"demo: the Shanghai catalog was harvested before (source {started['source']})")
+
+
+def start_simulator(profile: Profile, procs: Processes) -> None:
+    """The demo's car-park feed simulator (SIMULATOR=off leaves it out):
+    it waits for the demo harvest to create the transport department, then
+    pushes to its simulated product through the public push endpoint.
+    `make stop-simulator` stops it alone; the product page then shows the
+    feed interrupted."""
+    if os.environ.get("SIMULATOR", "on").lower() in ("off", "0", "no", "false"):
+        return
+    procs.start("realtime-simulator", [
+        str(VENV_BIN / "ckan"), "-c", str(profile.ini), "shanghai-realtime", "simulate",
+        "--places", str(DEMO_DIR / "tables" / "sh_elderly_care_institutions_utf8bom.csv"),
+        "--interval", os.environ.get("SIMULATOR_INTERVAL", "60"),
+        "--key-file", str(profile.ini.parent / f"realtime-simulator-{profile.name}.key"),
+    ], env=ckan_env(profile), optional=True)
+    say(f"demo: car-park feed simulator started (log {(profile.logs / 'realtime-simulator.log').relative_to(ROOT)};"
+        " `make stop-simulator` stops it)")
+
+
+def stop_simulator(profile: Profile) -> bool:
+    """Stop a running `make serve`'s simulator; False when none runs."""
+    from stack.processes import alive, stop_process_group
+
+    pidfile = profile.run / "realtime-simulator.pid"
+    try:
+        pid = int(pidfile.read_text().strip())
+    except (OSError, ValueError):
+        return False
+    if not alive(pid):
+        return False
+    stop_process_group("realtime-simulator", pid, 20)
+    return True

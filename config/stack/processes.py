@@ -23,10 +23,13 @@ class Processes:
         # One of several doing the same work (a SolrCloud node): its exit
         # does not stop the stack; `replace_lost` starts it again.
         self.redundant: dict[str, dict] = {}
+        # A demo extra (the feed simulator): its exit, or someone stopping
+        # it, leaves the stack running; it is not started again.
+        self.optional: set[str] = set()
 
     def start(self, name: str, argv: list[str], *, env: dict | None = None,
               user: str | None = None, stop_timeout: float = 20.0, cwd: Path | None = None,
-              redundant: bool = False) -> subprocess.Popen:
+              redundant: bool = False, optional: bool = False) -> subprocess.Popen:
         self.profile.logs.mkdir(parents=True, exist_ok=True)
         self.profile.run.mkdir(parents=True, exist_ok=True)
         log = open(self.profile.logs / f"{name}.log", "ab")
@@ -41,6 +44,8 @@ class Processes:
         (self.profile.run / f"{name}.json").write_text(json.dumps({"argv": argv, "cwd": str(cwd or ROOT)}))
         self.started = [entry for entry in self.started if entry[0] != name]
         self.started.append((name, process, stop_timeout))
+        if optional:
+            self.optional.add(name)
         if redundant:
             self.redundant[name] = {"argv": argv, "env": env, "stop_timeout": stop_timeout, "cwd": cwd}
         return process
@@ -48,9 +53,20 @@ class Processes:
     def check_alive(self) -> str | None:
         """The name of a process that exited and that the stack cannot do without."""
         for name, process, _ in self.started:
-            if name not in self.redundant and process.poll() is not None:
+            if name not in self.redundant and name not in self.optional and process.poll() is not None:
                 return name
         return None
+
+    def ended_optional(self) -> list[str]:
+        """Optional processes that exited since the last call (each named once)."""
+        ended = [name for name, process, _ in self.started
+                 if name in self.optional and process.poll() is not None]
+        self.optional.difference_update(ended)
+        for name in ended:
+            (self.profile.run / f"{name}.pid").unlink(missing_ok=True)
+            (self.profile.run / f"{name}.json").unlink(missing_ok=True)
+        self.started = [entry for entry in self.started if entry[0] not in ended]
+        return ended
 
     def replace_lost(self) -> list[str]:
         """Start again every redundant process that exited (unless something

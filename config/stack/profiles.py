@@ -36,7 +36,8 @@ DEMO_DIR = ROOT / "config" / "demo"
 NOT_DATASET_SCHEMAS = {"presets.yaml", "organization.yaml", "national_themes.yaml"}
 PLUGINS = ("shanghai scheming_datasets scheming_organizations harvest ckan_harvester shanghai_harvest "
            "shanghai_agency_export shanghai_ckan_api shanghai_dcat activity "
-           "shanghai_portal datastore dcat shanghai_access shanghai_desk shanghai_realtime shanghai_keys")
+           "shanghai_portal datastore dcat shanghai_access shanghai_desk shanghai_realtime shanghai_keys "
+           "shanghai_realtime_pull")
 
 # Apache ECharts for the statistics page, from the npm registry at a pinned
 # version whose tarball must match this integrity (npm view echarts@5.6.0 dist.integrity).

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
+import threading
 
 import pytest
 import sqlalchemy as sa
@@ -18,12 +20,17 @@ import ckan.plugins as plugins
 import ckan.plugins.toolkit as tk
 from ckan.tests import factories, helpers
 
+from data_files import TABLES
 from portal_testing import empty_database, make_department
+
+from ckanext.shanghai.datastore import coordinates
+from ckanext.shanghai.realtime import simulator
 
 FIELDS = [{"id": "carpark_id", "type": "text"}, {"id": "observed_at", "type": "timestamp"},
           {"id": "name", "type": "text"}, {"id": "free_spaces", "type": "int"},
           {"id": "lng", "type": "float8"}, {"id": "lat", "type": "float8"}]
 UTC = dt.timezone.utc
+PLACES = TABLES / "sh_elderly_care_institutions_utf8bom.csv"
 
 
 @pytest.fixture(scope="module")
@@ -349,11 +356,19 @@ def age_feed(resource_id: str, minutes: int) -> None:
             "last_at = last_at - make_interval(mins => :m) where resource_id = :r"), {"m": minutes, "r": resource_id})
 
 
+def banner_shown(page: str) -> bool:
+    """The product page's interruption banner is there and not hidden (the
+    page keeps a hidden one that its script raises when a feed stops)."""
+    found = re.search(r'<div class="alert alert-danger sh-realtime-banner" role="alert"\s*(hidden)?\s*>', page)
+    assert found, "no interruption banner on the product page"
+    return found.group(1) is None
+
+
 def test_a_feed_quiet_for_two_intervals_is_interrupted_on_every_page(world, key):
     package = world["packages"]["carparks"]
     resource_id = world["products"]["carparks"]["resource_id"]
     app = world["app"]
-    assert "数据中断" not in app.get(f"/dataset/{package['name']}").get_data(as_text=True)
+    assert not banner_shown(app.get(f"/dataset/{package['name']}").get_data(as_text=True))
     status = call(world, "anonymous", "shanghai_realtime_product_show", id=resource_id)["status"]
     assert status["interrupted"] is False
     age_feed(resource_id, 3)
@@ -362,11 +377,12 @@ def test_a_feed_quiet_for_two_intervals_is_interrupted_on_every_page(world, key)
     for url in (f"/dataset/{package['name']}", f"/organization/{world['jtw']['name']}", "/statistics"):
         page = app.get(url).get_data(as_text=True)
         assert "数据中断" in page and package["title"] in page, url
+    assert banner_shown(app.get(f"/dataset/{package['name']}").get_data(as_text=True))
     english = app.get(f"/en/dataset/{package['name']}").get_data(as_text=True)
     assert "Feed interrupted" in english
     # The next push ends it.
     push(world, "carparks", [record("L1", 1, 0)], key)
-    assert "数据中断" not in app.get(f"/dataset/{package['name']}").get_data(as_text=True)
+    assert not banner_shown(app.get(f"/dataset/{package['name']}").get_data(as_text=True))
     interrupted = call(world, "anonymous", "shanghai_realtime_status_list", interrupted=True)
     assert package["id"] not in [feed["package_id"] for feed in interrupted]
 
@@ -467,3 +483,96 @@ def test_webhooks_of_a_conditional_product_need_access(world, monkeypatch):
         call(world, "someone", "shanghai_realtime_webhook_create", id=resource_id, url="http://127.0.0.1:9/hook")
     assert call(world, "editor", "shanghai_realtime_webhook_create", id=resource_id,
                 url="http://127.0.0.1:9/hook")["active"] is True
+
+
+# --------------------------------------------------------------------------
+# The demo's simulated car-park feed, and the latest table as GeoJSON
+
+
+@pytest.fixture(scope="module")
+def served(world):
+    """The web app served over HTTP on a free port: the simulator pushes
+    through the public endpoint as a department's system would."""
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, world["app"].app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def simulated(world, served, tmp_path_factory):
+    key_file = tmp_path_factory.mktemp("simulator") / "realtime-simulator.key"
+    feed = simulator.prepare(world["jtw"]["name"], key_file, 10)
+    parks = simulator.car_parks(PLACES)[:40]
+    assert simulator.run(served, feed["resource_id"], feed["key"], parks, 10, rounds=1) == 1
+    return dict(feed, key_file=key_file, parks=parks)
+
+
+def test_the_simulator_feeds_a_car_park_product_labelled_simulated(world, simulated):
+    rows = call(world, "someone", "shanghai_realtime_search", id=simulated["resource_id"], limit=100)["records"]
+    assert sorted(r["carpark_id"] for r in rows) == sorted(p.carpark_id for p in simulated["parks"])
+    first = next(r for r in rows if r["carpark_id"] == "P0001-1")
+    assert first["address"] == "上海市场中路4098弄8号" and 0 <= first["free_spaces"] <= first["capacity"]
+    shown = call(world, "someone", "package_show", id=simulated["package"])
+    assert shown["organization"]["name"] == world["jtw"]["name"] and "模拟" in shown["title"]
+    page = world["app"].get(f"/dataset/{simulated['package']}").get_data(as_text=True)
+    assert "模拟数据" in page and "sh-realtime-simulated-note" in page and "实时更新中" in page
+    assert "Simulated feed" in world["app"].get(f"/en/dataset/{simulated['package']}").get_data(as_text=True)
+    # A real product of the department is not labelled simulated.
+    assert "sh-realtime-simulated" not in world["app"].get(
+        f"/dataset/{world['packages']['carparks']['name']}").get_data(as_text=True)
+
+
+def test_the_simulator_keeps_its_key_private_and_replaces_a_revoked_one(world, simulated):
+    key_file = simulated["key_file"]
+    assert key_file.stat().st_mode & 0o777 == 0o600 and key_file.read_text() == simulated["key"]
+    again = simulator.prepare(world["jtw"]["name"], key_file, 10)
+    assert (again["resource_id"], again["key"]) == (simulated["resource_id"], simulated["key"])
+    [listed] = call(world, "admin", "shanghai_realtime_key_list", id=simulated["resource_id"])
+    call(world, "admin", "shanghai_realtime_key_revoke", key_id=listed["id"])
+    renewed = simulator.prepare(world["jtw"]["name"], key_file, 10)
+    assert renewed["resource_id"] == simulated["resource_id"] and renewed["key"] != simulated["key"]
+    assert key_file.read_text() == renewed["key"]
+
+
+def test_the_latest_table_is_served_as_geojson_in_wgs84(world, simulated):
+    url = f"/api/realtime/{simulated['resource_id']}/latest.geojson"
+    answer = world["app"].get(url)
+    assert answer.status_code == 200 and answer.headers["Content-Type"].startswith("application/geo+json")
+    collection = json.loads(answer.get_data(as_text=True))
+    assert collection["coordinate_crs"] == "wgs84" and len(collection["features"]) == 40
+    feature = next(f for f in collection["features"] if f["properties"]["carpark_id"] == "P0001-1")
+    park = next(p for p in simulated["parks"] if p.carpark_id == "P0001-1")
+    # The table's points are GCJ-02 (AMap's geocoder); the map gets WGS-84, a few hundred metres away.
+    assert feature["geometry"]["coordinates"] == pytest.approx(list(coordinates.gcj02_to_wgs84(park.lng, park.lat)),
+                                                               abs=1e-6)
+    assert 100 < coordinates.distance_m(park.lng, park.lat, *feature["geometry"]["coordinates"]) < 1000
+    assert isinstance(feature["properties"]["free_spaces"], int)
+    as_published = json.loads(world["app"].get(url + "?crs=gcj02").get_data(as_text=True))
+    assert next(f for f in as_published["features"] if f["properties"]["carpark_id"] == "P0001-1")[
+        "geometry"]["coordinates"] == [park.lng, park.lat]
+    refused = world["app"].get(url + "?crs=mercator")
+    assert refused.status_code == 400 and "mercator" in refused.json["error"]["reason_en"]
+    assert "坐标系" in refused.json["error"]["reason_zh"]
+
+
+def test_geojson_follows_the_access_rules_and_needs_coordinates(world, key):
+    restricted = world["products"]["carparks-restricted"]["resource_id"]
+    assert world["app"].get(f"/api/realtime/{restricted}/latest.geojson").status_code == 403
+    # The car-park product has lng/lat but declared no coordinate system: the points go out as pushed.
+    push(world, "carparks", [record("G1", 3, 1)], key)
+    plain = world["app"].get(f"/api/realtime/{world['products']['carparks']['resource_id']}/latest.geojson")
+    assert plain.status_code == 200 and json.loads(plain.get_data(as_text=True))["coordinate_crs"] is None
+    package = helpers.call_action("package_create", context=ctx(world, "editor"), name="no-coordinates-rt",
+                                  title="无坐标实时表", owner_org=world["jtw"]["id"], data_domain="road-transport",
+                                  update_frequency="realtime", open_condition="unconditional")
+    product = call(world, "editor", "shanghai_realtime_product_create", package_id=package["id"],
+                   fields=[{"id": "k", "type": "text"}, {"id": "t", "type": "timestamp"}, {"id": "n", "type": "int"}],
+                   key_field="k", time_field="t", refresh_seconds=60)
+    call(world, "editor", "shanghai_realtime_push", id=product["resource_id"],
+         records=[{"k": "a", "t": minutes_ago(1), "n": 1}])
+    refused = world["app"].get(f"/api/realtime/{product['resource_id']}/latest.geojson")
+    assert refused.status_code == 400 and refused.json["error"]["code"] == "no-coordinates"

@@ -14,7 +14,7 @@ from ckanext.shanghai.datastore import coordinates
 from ckanext.shanghai.datastore import loader
 
 __all__ = ["CRS_FIELD", "table_coordinates", "declared_crs", "target_crs", "row_converter", "refusal",
-           "point_of", "datastore_search"]
+           "point_of", "converter", "datastore_search"]
 
 # The resource field holding the declared coordinate system.
 CRS_FIELD = "coordinate_crs"
@@ -61,6 +61,13 @@ def row_converter(resource: dict, target: str) -> tuple[dict, Callable[[dict], d
                       "The department has not declared this table's coordinate system "
                       "(WGS-84, GCJ-02 or BD-09), so it cannot be converted")
 
+    return columns, converter(columns, source, target)
+
+
+def converter(columns: dict, source: str, target: str) -> Callable[[dict], dict]:
+    """A function moving one record's point (in ``columns``) from ``source``
+    into ``target``, in place."""
+
     def convert(record: dict) -> dict:
         point = point_of(record, columns)
         if point is None:
@@ -72,7 +79,7 @@ def row_converter(resource: dict, target: str) -> tuple[dict, Callable[[dict], d
             record[columns["lng"]], record[columns["lat"]] = round(lng, 7), round(lat, 7)
         return record
 
-    return columns, convert
+    return convert
 
 
 def point_of(record: dict, columns: dict) -> tuple[float, float] | None:

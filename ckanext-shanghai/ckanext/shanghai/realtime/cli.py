@@ -1,11 +1,14 @@
 """Commands of real-time products: ``ckan shanghai-realtime prune`` drops
 history partitions older than the retention (run it daily, e.g. from cron);
 ``ckan shanghai-realtime webhooks`` delivers webhooks (a long-running
-process, like the harvest consumers)."""
+process, like the harvest consumers); ``ckan shanghai-realtime simulate``
+is the demo's car-park feed simulator (`make serve` runs it)."""
 from __future__ import annotations
 
 import json
+import logging
 import time
+from pathlib import Path
 
 import click
 
@@ -42,3 +45,38 @@ def deliver(until_idle):
         if until_idle and not results:
             return
         time.sleep(poll)
+
+
+@shanghai_realtime.command("simulate")
+@click.option("--places", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CSV of real places (id, district, name, address, lng, lat): the car parks' addresses.")
+@click.option("--department", default="上海市交通委员会", show_default=True,
+              help="Title or name of the department that publishes the simulated product.")
+@click.option("--url", "base_url", default=None, help="The portal's address (default: ckan.site_url).")
+@click.option("--interval", default=60, show_default=True, type=click.IntRange(min=10),
+              help="Seconds between pushes (the product's declared interval when it is created).")
+@click.option("--key-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where the push key is kept between runs (default: in ckan.storage_path).")
+@click.option("--wait", default=3600, show_default=True, help="Seconds to wait for the department to exist.")
+@click.option("--rounds", default=None, type=int, help="Stop after this many pushes (default: run until stopped).")
+def simulate(places, department, base_url, interval, key_file, wait, rounds):
+    """Push simulated car-park free spaces to a real-time product, through
+    the public push endpoint with a push key, until stopped."""
+    import ckan.model as model
+
+    from ckanext.shanghai.realtime import simulator
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    parks = simulator.car_parks(places)
+    if not parks:
+        raise click.ClickException(f"{places}: no rows with coordinates (lng, lat)")
+    key_file = key_file or Path(tk.config.get("ckan.storage_path") or ".") / "realtime-simulator.key"
+    try:
+        feed = simulator.prepare(department, key_file, interval, wait)
+    except RuntimeError as error:
+        raise click.ClickException(str(error))
+    model.Session.remove()
+    base_url = base_url or tk.config.get("ckan.site_url")
+    click.echo(json.dumps({"product": feed["package"], "resource_id": feed["resource_id"], "car_parks": len(parks),
+                           "interval": feed["refresh_seconds"], "url": base_url}, ensure_ascii=False), err=True)
+    simulator.run(base_url, feed["resource_id"], feed["key"], parks, feed["refresh_seconds"], rounds)

@@ -12,8 +12,14 @@ __all__ = ["sh_realtime_status", "sh_realtime_interrupted", "sh_realtime_local_t
 
 
 def sh_realtime_status(pkg: dict) -> list[dict]:
-    """Liveness and uptime of each real-time table of the product."""
-    return [actions.status(product) for product in store.products_of([pkg["id"]])] if pkg.get("id") else []
+    """Liveness and uptime of each real-time table of the product, and
+    whether its feed is simulated (the resource's ``realtime_simulated``)."""
+    if not pkg.get("id"):
+        return []
+    resources = {resource["id"]: resource for resource in pkg.get("resources") or []}
+    return [dict(actions.status(product), timezone=actions.zone().key, simulated=tk.asbool(
+                resources.get(product["resource_id"], {}).get("realtime_simulated")))
+            for product in store.products_of([pkg["id"]])]
 
 
 def sh_realtime_interrupted(organization_id: str | None = None) -> list[dict]:

@@ -31,7 +31,7 @@ import ckan.model as model
 from ckanext.shanghai.realtime.batch import Observation
 
 __all__ = [
-    "product_table", "push_key_table", "now", "get_product", "products_of", "add_product",
+    "product_table", "push_key_table", "now", "coordinate_columns", "get_product", "products_of", "add_product",
     "new_push_key", "find_push_key", "get_push_key", "list_push_keys", "revoke_push_key", "touch_push_key", "columns_of",
     "ensure_history", "apply_batch", "table_as_of", "key_history", "events_after", "events_before_now",
     "last_push", "last_pushes", "uptime", "prune_history", "history_partitions",
@@ -172,6 +172,24 @@ def columns_of(resource_id: str) -> dict[str, str]:
             "where attrelid = cast(:table as regclass) and attnum > 0 and not attisdropped "
             "and attname not in ('_id', '_full_text') order by attnum"), {"table": _ident(resource_id)})
         return {name: column_type for name, column_type in rows}
+
+
+def coordinate_columns(resource_id: str) -> dict | None:
+    """The table's coordinate columns (``{"lng", "lat"}`` or ``{"pair"}``,
+    as the DataStore loader finds them), judged on its column types and
+    one row; None when it has none (or no row yet)."""
+    from ckanext.shanghai.datastore import coordinates
+
+    kinds = {"integer": "integer", "bigint": "integer", "smallint": "integer", "numeric": "numeric",
+             "double precision": "numeric", "real": "numeric"}
+    columns = columns_of(resource_id)
+    with _engine().connect() as connection:
+        row = connection.execute(sa.text(f"select * from {_ident(resource_id)} limit 1")).first()
+    if row is None:
+        return None
+    example = row._mapping
+    return coordinates.detect_columns([{"name": name, "type": kinds.get(column_type, "text"),
+                                        "example": example.get(name)} for name, column_type in columns.items()])
 
 
 _SCHEMA = f"""

@@ -1,6 +1,7 @@
 """The plain HTTP side of real-time products: a JSON POST of a batch with
-the push key in a header (``X-Push-Key``), and a Server-Sent Events stream
-per product that resumes from ``Last-Event-ID`` without loss."""
+the push key in a header (``X-Push-Key``), a Server-Sent Events stream
+per product that resumes from ``Last-Event-ID`` without loss, and the
+latest table as GeoJSON when it has coordinates (for a map of the keys)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -13,6 +14,7 @@ import ckan.model as model
 import ckan.plugins.toolkit as tk
 from ckan.common import current_user
 
+from ckanext.shanghai.datastore import coordinates, exports, geo
 from ckanext.shanghai.realtime import auth, store
 
 __all__ = ["shanghai_realtime"]
@@ -133,3 +135,39 @@ def stream(id):
 
     return Response(stream_with_context(events()), mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+@shanghai_realtime.route("/api/realtime/<id>/latest.geojson")
+def latest_geojson(id):
+    """The product's latest table as a GeoJSON FeatureCollection, one Point
+    per key, in WGS-84 when the department declared the table's coordinate
+    system (``crs=gcj02|bd09`` asks for another); 400 when the table has no
+    coordinates."""
+    product = store.get_product(id)
+    if product is None:
+        return _problem(404, "not-found", "没有这个实时数据产品", "No such real-time data product")
+    if not auth.may_read(_user_context(), product):
+        return _problem(403, "not-authorized", "没有权限读取这个数据产品的数据，有条件开放的产品请先申请",
+                        "Not authorized to read this product's data; apply for a conditional product")
+    columns = store.coordinate_columns(product["resource_id"])
+    if not columns:
+        return _problem(400, "no-coordinates", "该表没有坐标列（或还没有数据），不能生成 GeoJSON",
+                        "This table has no coordinate columns (or no rows yet) to map")
+    resource = tk.get_action("resource_show")({"ignore_auth": True}, {"id": product["resource_id"]})
+    asked = request.args.get("crs") or ""
+    target = asked.strip().lower().replace("-", "") or None
+    if target is not None and target not in coordinates.CRS:
+        return _problem(400, "bad-crs", f"未知的坐标系「{asked}」，可选 wgs84、gcj02、bd09",
+                        f"Unknown coordinate system {asked!r}: use wgs84, gcj02 or bd09")
+    declared = geo.declared_crs(resource)
+    if target is None and declared is not None:
+        target = "wgs84"
+    if target is not None and declared is None:
+        return _problem(400, "no-declared-crs", "提供部门尚未声明该表的坐标系，不能转换",
+                        "The department has not declared this table's coordinate system, so it cannot be converted")
+    names, rows = exports.table_rows(product["resource_id"])
+    if target is not None and target != declared:
+        rows = map(geo.converter(columns, declared, target), rows)
+    return Response(stream_with_context(exports.geojson_chunks(names, rows, columns, target)),
+                    mimetype="application/geo+json", headers={"Cache-Control": "no-cache"})
+
