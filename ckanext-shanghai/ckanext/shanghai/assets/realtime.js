@@ -149,6 +149,15 @@
       fieldChoice.addEventListener('change', loadHistory);
       loadHistory();
       var source = new EventSource(box.dataset.streamUrl, {withCredentials: true});
+      // The map of the latest table (snippets/sh_map.html, assets/map.js)
+      // fetches its GeoJSON again at most every 30 seconds while pushes arrive.
+      var mapElement = box.querySelector('[data-sh-map]');
+      var mapDue = Date.now() + 30000;
+      function refreshMap() {
+        if (!mapElement || !window.shanghaiMap || Date.now() < mapDue) { return; }
+        mapDue = Date.now() + 30000;
+        window.shanghaiMap.refresh(mapElement);
+      }
       source.addEventListener('open', function () { state.textContent = box.dataset.liveText; });
       source.addEventListener('error', function () { state.textContent = box.dataset.reconnectingText; });
       source.addEventListener('observation', function (event) {
@@ -158,6 +167,7 @@
           .replace('{time}', localTime(observation.observed));
         box.dataset.received = String(count);
         extendHistory(observation);
+        refreshMap();
         if (observation.deleted) {
           var gone = rows[observation.key];
           if (gone) { gone.remove(); delete rows[observation.key]; }
