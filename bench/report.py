@@ -93,5 +93,39 @@ def summary() -> None:
                   f"of limit {str(row.get('of_limit', '-')):>6}   {row.get('target', '')}")
 
 
+def compare(paths: list[Path]) -> None:
+    """The ratios of several runs' results files side by side, as a Markdown
+    table: each figure's ``ratio`` (x stock) and ``of_limit`` in each run and
+    its largest gap from the median of the runs, with each run's load."""
+    runs = [json.loads(path.read_text()) for path in paths]
+    header = " | ".join(f"run {n}" for n in range(1, len(runs) + 1))
+    print("| section | load average (1 min) at start and end, each run |")
+    print("|---|---|")
+    for section in runs[0]:
+        loads = ["{}→{}".format(run[section]["machine"]["load_at_start"][0], run[section]["machine"]["load_at_end"][0])
+                 for run in runs if section in run]
+        print(f"| {section} | {', '.join(loads)} |")
+    print(f"\n| figure | {header} | largest gap from the median |")
+    print("|---|" + "---|" * len(runs) + "---|")
+    for section in runs[0]:
+        for row in runs[0][section].get("results", []):
+            for key, label in (("ratio", "x stock"), ("of_limit", "of limit")):
+                values = []
+                for run in runs:
+                    match = [r for r in run.get(section, {}).get("results", []) if r["name"] == row["name"]]
+                    values.append(match[0].get(key) if match else None)
+                if any(v is None for v in values):
+                    continue
+                median = sorted(values)[len(values) // 2]
+                gap = max(abs(v - median) for v in values) / median if median else 0.0
+                name = row["name"].replace("_", " ")
+                print(f"| {name} ({label}) | {' | '.join(str(v) for v in values)} | ±{gap:.0%} |")
+
+
 if __name__ == "__main__":
-    summary()
+    import sys
+
+    if len(sys.argv) > 1:
+        compare([Path(arg) for arg in sys.argv[1:]])
+    else:
+        summary()
