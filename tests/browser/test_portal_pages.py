@@ -154,9 +154,11 @@ def test_the_elderly_care_map_draws_every_point_and_names_it(portal, browser, sc
     # A point opens its institution's name and beds; the number is the table's.
     shown = [p for p in points if p.is_displayed() and p.rect["width"] > 0]
     browser.execute_script("arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))", shown[0])
-    popup = WebDriverWait(browser, 10).until(lambda d: d.find_element(By.CSS_SELECTOR, ".leaflet-popup-content"))
+    # Leaflet fades the popup in: wait until its title is visible text, as a reader sees it.
+    name = WebDriverWait(browser, 10).until(
+        lambda d: d.find_element(By.CSS_SELECTOR, ".leaflet-popup-content strong").text)
+    popup = browser.find_element(By.CSS_SELECTOR, ".leaflet-popup-content")
     screenshot("map-popup")
-    name = popup.find_element(By.TAG_NAME, "strong").text
     table = api(portal["base"], "datastore_search", resource_id=resource["id"], limit=rows)["records"]
     beds = {str(row["beds"]) for row in table if " ".join(str(row["name"]).split()) == name}
     assert name and beds and any(b in popup.text for b in beds), popup.text
