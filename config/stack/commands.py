@@ -12,8 +12,8 @@ from stack.profiles import LOCAL, Profile, ROOT, VENV_BIN, profile_for, say
 from stack.install import install
 from stack.processes import Processes, stop_leftovers
 from stack.portal import (
-    bootstrap_admin, ckan_env, load_demo, start_ckan_processes, start_services, start_simulator, start_web,
-    stop_simulator,
+    bootstrap_admin, ckan_env, load_demo, start_ckan_processes, start_services, start_simulator, start_streams,
+    start_web, stop_simulator,
 )
 
 
@@ -84,8 +84,8 @@ def reset_state(profile: Profile) -> None:
 
 def run_on_fresh_stack(profile: Profile, what: str, commands: list[list[str]], env: dict | None = None,
                        web: bool = False) -> int:
-    """Start a throw-away profile's services from empty (and the web app if
-    ``web``), run each command with CKAN_INI set, stop the services; returns
+    """Start a throw-away profile's services from empty (and the web app and
+    the stream server if ``web``), run each command with CKAN_INI set, stop the services; returns
     the first non-zero exit status (later commands still run)."""
     procs = Processes(profile)
     reset_state(profile)
@@ -93,6 +93,7 @@ def run_on_fresh_stack(profile: Profile, what: str, commands: list[list[str]], e
         start_services(profile, procs)
         if web:
             start_web(profile, procs)
+            start_streams(profile, procs)
         say(f"running {what}")
         statuses = [subprocess.run(argv, cwd=ROOT, env=dict(ckan_env(profile), **(env or {}))).returncode
                     for argv in commands]

@@ -1,5 +1,6 @@
-"""CKAN's processes: the web app, the harvest consumers, the scheduler, the real-time pull poller, the job
-worker; the admin, the demo and its car-park feed simulator."""
+"""CKAN's processes: the web app, the real-time stream server, the harvest
+consumers, the scheduler, the real-time pull poller, the job worker; the
+admin, the demo and its car-park feed simulator."""
 from __future__ import annotations
 
 import json
@@ -65,6 +66,19 @@ def start_web(profile: Profile, procs: Processes) -> subprocess.Popen:
     return web
 
 
+def start_streams(profile: Profile, procs: Processes) -> subprocess.Popen:
+    """The stream server: every open Server-Sent Events stream, so that
+    none holds a web worker (the web app redirects streams here)."""
+    require_free_port(profile.stream_port, "the stream server", profile.port_variable("STREAM_PORT"))
+    say(f"CKAN: starting the real-time stream server on 127.0.0.1:{profile.stream_port}")
+    streams = procs.start("realtime-streams", [
+        str(VENV_BIN / "ckan"), "-c", str(profile.ini), "shanghai-realtime", "streams",
+        "--bind", f"127.0.0.1:{profile.stream_port}"], env=ckan_env(profile))
+    wait_until(lambda: http_ok(f"http://127.0.0.1:{profile.stream_port}/health"), "the stream server", 120,
+               streams, profile.logs / "realtime-streams.log")
+    return streams
+
+
 def fetch_consumers() -> int:
     """FETCH_CONSUMERS, or one more than the machine has cores: a fetch
     consumer waits on PostgreSQL and Solr for part of every batch, and one
@@ -76,6 +90,7 @@ def fetch_consumers() -> int:
 def start_ckan_processes(profile: Profile, procs: Processes) -> None:
     env = ckan_env(profile)
     start_web(profile, procs)
+    start_streams(profile, procs)
     fetchers = fetch_consumers()
     for name, kind in [("harvest-gather", "gather")] + [
             (f"harvest-fetch{'' if n == 0 else n + 1}", "fetch") for n in range(fetchers)]:

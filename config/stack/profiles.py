@@ -83,6 +83,8 @@ class Profile:
     database_url: str | None = None
     redis_url: str | None = None
     solr_url: str | None = None
+    # The real-time stream server (ckan shanghai-realtime streams).
+    stream_port: int = 5010
     # "single" (one Solr core) or "cloud" (ZooKeeper, several nodes, a
     # collection of 2 shards x 2 replicas behind a balancer): SOLR_MODE.
     solr_mode: str = "single"
@@ -120,6 +122,7 @@ def profile_for(name: str) -> Profile:
             solr_port=env_port("SOLR_PORT", 8983),
             pg_port=env_port("PG_PORT", 54320),
             redis_port=env_port("REDIS_PORT", 63790),
+            stream_port=env_port("STREAM_PORT", 5010),
             database="ckan",
             solr_core="ckan",
             ini=LOCAL / "ckan.ini",
@@ -136,6 +139,7 @@ def profile_for(name: str) -> Profile:
             solr_port=env_port("TEST_SOLR_PORT", 8984),
             pg_port=env_port("TEST_PG_PORT", 54321),
             redis_port=env_port("TEST_REDIS_PORT", 63791),
+            stream_port=env_port("TEST_STREAM_PORT", 5065),
             database="ckan_test",
             solr_core="ckan_test",
             ini=LOCAL / "test.ini",
@@ -151,6 +155,7 @@ def profile_for(name: str) -> Profile:
             solr_port=env_port("BENCH_SOLR_PORT", 8985),
             pg_port=env_port("BENCH_PG_PORT", 54322),
             redis_port=env_port("BENCH_REDIS_PORT", 63792),
+            stream_port=env_port("BENCH_STREAM_PORT", 5066),
             database="ckan_bench",
             solr_core="ckan_bench",
             ini=LOCAL / "bench.ini",

@@ -62,6 +62,9 @@ def render_ini(profile: Profile, database_url: str, redis_url: str, solr_url: st
         f"ckanext.shanghai.harvest.file_roots = {' '.join(file_roots)}",
         f"ckanext.shanghai.harvest.queue_poll_seconds = {os.environ.get('HARVEST_QUEUE_POLL', '20')}",
         *datastore_options(profile, database_url, values),
+        # The stream server beside the web app (portal.start_streams).
+        f"ckanext.shanghai.realtime.stream_url = http://127.0.0.1:{profile.stream_port}",
+        f"ckanext.shanghai.realtime.stream_bind = 127.0.0.1:{profile.stream_port}",
     ]
     if profile.name in ("test", "bench"):
         # Every test and benchmark calls from 127.0.0.1: rate limits so high

@@ -148,7 +148,6 @@
       keyChoice.addEventListener('change', loadHistory);
       fieldChoice.addEventListener('change', loadHistory);
       loadHistory();
-      var source = new EventSource(box.dataset.streamUrl, {withCredentials: true});
       // The map of the latest table (snippets/sh_map.html, assets/map.js)
       // fetches its GeoJSON again at most every 30 seconds while pushes arrive.
       var mapElement = box.querySelector('[data-sh-map]');
@@ -158,23 +157,41 @@
         mapDue = Date.now() + 30000;
         window.shanghaiMap.refresh(mapElement);
       }
-      source.addEventListener('open', function () { state.textContent = box.dataset.liveText; });
-      source.addEventListener('error', function () { state.textContent = box.dataset.reconnectingText; });
-      source.addEventListener('observation', function (event) {
-        var observation = JSON.parse(event.data);
-        count += 1;
-        received.textContent = box.dataset.receivedText.replace('{count}', String(count))
-          .replace('{time}', localTime(observation.observed));
-        box.dataset.received = String(count);
-        extendHistory(observation);
-        refreshMap();
-        if (observation.deleted) {
-          var gone = rows[observation.key];
-          if (gone) { gone.remove(); delete rows[observation.key]; }
-          return;
+      // The stream address redirects to the stream server (another port):
+      // no credentials go there, the ticket in the redirect says who we
+      // are. When the browser gives up on a stream (its own reconnect met
+      // an expired ticket), follow the product's address again from the
+      // last event seen, so nothing is lost or repeated.
+      var lastEventId = '';
+      function follow() {
+        var url = box.dataset.streamUrl;
+        if (lastEventId) {
+          url += (url.indexOf('?') < 0 ? '?' : '&') + 'last_event_id=' + encodeURIComponent(lastEventId);
         }
-        show(observation.record);
-      });
+        var source = new EventSource(url);
+        source.addEventListener('open', function () { state.textContent = box.dataset.liveText; });
+        source.addEventListener('error', function () {
+          state.textContent = box.dataset.reconnectingText;
+          if (source.readyState === EventSource.CLOSED) { setTimeout(follow, 2000); }
+        });
+        source.addEventListener('observation', function (event) {
+          var observation = JSON.parse(event.data);
+          lastEventId = event.lastEventId;
+          count += 1;
+          received.textContent = box.dataset.receivedText.replace('{count}', String(count))
+            .replace('{time}', localTime(observation.observed));
+          box.dataset.received = String(count);
+          extendHistory(observation);
+          refreshMap();
+          if (observation.deleted) {
+            var gone = rows[observation.key];
+            if (gone) { gone.remove(); delete rows[observation.key]; }
+            return;
+          }
+          show(observation.record);
+        });
+      }
+      follow();
     });
     pollStatus();
   }

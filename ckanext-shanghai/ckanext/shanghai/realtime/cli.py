@@ -2,7 +2,9 @@
 history partitions older than the retention (run it daily, e.g. from cron);
 ``ckan shanghai-realtime webhooks`` delivers webhooks (a long-running
 process, like the harvest consumers); ``ckan shanghai-realtime simulate``
-is the demo's car-park feed simulator (`make serve` runs it)."""
+is the demo's car-park feed simulator (`make serve` runs it);
+``ckan shanghai-realtime streams`` serves the products' Server-Sent Events
+streams (a long-running process beside the web app)."""
 from __future__ import annotations
 
 import json
@@ -45,6 +47,25 @@ def deliver(until_idle):
         if until_idle and not results:
             return
         time.sleep(poll)
+
+
+@shanghai_realtime.command("streams")
+@click.option("--bind", default=None, metavar="HOST:PORT",
+              help="Where to listen (default: ckanext.shanghai.realtime.stream_bind).")
+@click.pass_context
+def streams(ctx, bind):
+    """Serve the Server-Sent Events streams of real-time products (the web
+    app's stream address redirects here with a ticket)."""
+    from ckanext.shanghai.realtime import streams as stream_server
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    bind = bind or tk.config.get("ckanext.shanghai.realtime.stream_bind")
+    try:
+        stream_server.parse_bind(bind)
+    except ValueError as error:
+        raise click.BadParameter(f"{error} (例如 / e.g. 127.0.0.1:5010)", param_hint="--bind")
+    click.echo(f"stream server on {bind}", err=True)
+    stream_server.serve(ctx.meta["flask_app"], bind)
 
 
 @shanghai_realtime.command("simulate")

@@ -14,7 +14,9 @@ cannot bring a deleted key back; and one row per interval that had a push
 A push is one transaction there, serialised per product: the history rows'
 identity numbers then increase in commit order within a product, and
 serve as the stream's event ids (a reader that has seen id N never sees a
-smaller id appear later)."""
+smaller id appear later). A push that kept new observations sends a
+PostgreSQL NOTIFY on ``shanghai_rt`` (the product's resource id) when it
+commits: the stream server's wake-up."""
 from __future__ import annotations
 
 import datetime as dt
@@ -31,7 +33,7 @@ import ckan.model as model
 from ckanext.shanghai.realtime.batch import Observation
 
 __all__ = [
-    "product_table", "push_key_table", "now", "coordinate_columns", "get_product", "products_of", "add_product",
+    "product_table", "push_key_table", "NOTIFY_CHANNEL", "now", "coordinate_columns", "get_product", "products_of", "add_product",
     "new_push_key", "find_push_key", "get_push_key", "list_push_keys", "revoke_push_key", "touch_push_key", "columns_of",
     "ensure_history", "apply_batch", "table_as_of", "key_history", "events_after", "events_before_now",
     "last_push", "last_pushes", "uptime", "prune_history", "history_partitions",
@@ -67,6 +69,8 @@ push_key_table = sa.Table(
 )
 
 HISTORY = "shanghai_rt_history"
+# NOTIFY channel of committed pushes; the payload is the resource id.
+NOTIFY_CHANNEL = "shanghai_rt"
 _KEY_PREFIX = "shrt_"
 
 
@@ -336,6 +340,10 @@ def apply_batch(product: dict, columns: dict[str, str], observations: list[Obser
             "set pushes = shanghai_rt_interval.pushes + 1, "
             "observations = shanghai_rt_interval.observations + excluded.observations, last_at = excluded.last_at"),
             {"resource_id": resource_id, "start": interval_start, "kept": kept, "at": pushed_at})
+        if kept:
+            # Delivered at commit, so a woken reader finds the rows.
+            connection.execute(sa.text("select pg_notify(:channel, :resource_id)"),
+                               {"channel": NOTIFY_CHANNEL, "resource_id": resource_id})
     return {"received": len(observations), "kept": kept, "repeated": len(observations) - kept,
             "upserted": upserted, "deleted": deleted}
 

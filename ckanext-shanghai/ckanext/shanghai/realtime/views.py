@@ -1,28 +1,26 @@
 """The plain HTTP side of real-time products: a JSON POST of a batch with
-the push key in a header (``X-Push-Key``), a Server-Sent Events stream
-per product that resumes from ``Last-Event-ID`` without loss, and the
+the push key in a header (``X-Push-Key``), the address of a product's
+Server-Sent Events stream (a 307 to the stream server, ``streams``, with
+a ticket; it resumes from ``Last-Event-ID`` without loss), and the
 latest table as GeoJSON when it has coordinates (for a map of the keys)."""
 from __future__ import annotations
 
-import datetime as dt
 import json
-import time
+import urllib.parse
 
-from flask import Blueprint, Response, request, stream_with_context
+from flask import Blueprint, Response, redirect, request, stream_with_context
 
-import ckan.model as model
 import ckan.plugins.toolkit as tk
 from ckan.common import current_user
 
 from ckanext.shanghai.datastore import coordinates, exports, geo
-from ckanext.shanghai.realtime import auth, store
+from ckanext.shanghai.realtime import auth, store, tickets
 
 __all__ = ["shanghai_realtime"]
 
 shanghai_realtime = Blueprint("shanghai_realtime", __name__)
 
 KEY_HEADER = "X-Push-Key"
-_HEARTBEAT_SECONDS = 15
 
 
 def _json(body: dict, status: int) -> Response:
@@ -71,12 +69,6 @@ def push(id):
     return _json({"success": True, "result": result}, 200)
 
 
-def _event(row: dict) -> str:
-    data = {"event_id": row["id"], "key": row["key"], "observed": row["observed"].isoformat(),
-            "deleted": row["deleted"], "record": row["record"]}
-    return f"id: {row['id']}\nevent: observation\ndata: {json.dumps(data, ensure_ascii=False, default=str)}\n\n"
-
-
 def _last_event_id() -> int | None:
     value = request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
     if value in (None, ""):
@@ -89,52 +81,30 @@ def _last_event_id() -> int | None:
 
 @shanghai_realtime.route("/api/realtime/<id>/stream")
 def stream(id):
-    """Server-Sent Events: one ``observation`` event per accepted
-    observation, numbered by its history row. Without ``Last-Event-ID`` (or
-    ``?last_event_id=``) the stream starts from now. A connection lasts at
-    most ``ckanext.shanghai.realtime.stream_seconds``; the client's
-    reconnect with the last id it saw resumes exactly after it."""
+    """Server-Sent Events of the product, one ``observation`` event per
+    accepted observation, numbered by its history row: a 307 to the stream
+    server (``ckanext.shanghai.realtime.stream_url``) with a 30-second
+    ticket naming the product and the signed-in user, so that no web
+    worker is held by an open stream. ``Last-Event-ID`` (or
+    ``?last_event_id=``) is passed on: the stream resumes exactly after it;
+    without it the stream starts from now."""
     product = store.get_product(id)
     if product is None:
         return _problem(404, "not-found", "没有这个实时数据产品", "No such real-time data product")
-    context = _user_context()
-    if not auth.may_read(context, product):
+    if not auth.may_read(_user_context(), product):
         return _problem(403, "not-authorized", "没有权限订阅这个数据产品，有条件开放的产品请先申请",
                         "Not authorized to follow this product; apply for a conditional product")
     resource_id = product["resource_id"]
+    query = {"ticket": tickets.issue(tk.config.get("SECRET_KEY"), resource_id,
+                                     current_user.name if current_user.is_authenticated else None)}
     last = _last_event_id()
-    if last is None:
-        last = store.events_before_now(resource_id)
-    lasting = float(tk.config.get("ckanext.shanghai.realtime.stream_seconds"))
-    poll = float(tk.config.get("ckanext.shanghai.realtime.stream_poll_seconds"))
-    page = 1000
-
-    def events():
-        nonlocal last
-        started = time.monotonic()
-        checked = started
-        yield "retry: 1000\n\n"
-        while True:
-            rows = store.events_after(resource_id, last, page)
-            for row in rows:
-                last = row["id"]
-                yield _event(row)
-            if len(rows) == page:
-                continue
-            now = time.monotonic()
-            if now - started >= lasting:
-                return
-            if now - checked >= _HEARTBEAT_SECONDS:
-                # A grant revoked or expired while the stream is open ends it.
-                model.Session.remove()
-                if not auth.may_read(_user_context(), product):
-                    return
-                checked = now
-                yield f": {dt.datetime.now(dt.timezone.utc).isoformat()}\n\n"
-            time.sleep(poll)
-
-    return Response(stream_with_context(events()), mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    if last is not None:
+        query["last_event_id"] = str(last)
+    base = tk.config.get("ckanext.shanghai.realtime.stream_url").rstrip("/")
+    target = f"{base}/api/realtime/{urllib.parse.quote(resource_id)}/stream?{urllib.parse.urlencode(query)}"
+    response = redirect(target, code=307)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @shanghai_realtime.route("/api/realtime/<id>/latest.geojson")
