@@ -43,12 +43,19 @@ def run_ckan(ckan_ini):
 @pytest.fixture
 def served_portal(ckan_ini, tmp_path):
     """The portal under gunicorn at http://127.0.0.1:$SHANGHAI_TEST_PORT, one
-    worker with threads as `make serve` runs it; yields its base URL."""
-    from portal_testing import start_portal, stop_portal
+    worker with threads as `make serve` runs it, with its real-time stream
+    server; yields its base URL."""
+    from portal_testing import start_portal, start_streams, stop_portal
 
     port = int(os.environ["SHANGHAI_TEST_PORT"])
     process = start_portal(ckan_ini, port, tmp_path / "web.log")
+    try:
+        streams = start_streams(ckan_ini, tmp_path / "streams.log")
+    except BaseException:
+        stop_portal(process)
+        raise
     yield f"http://127.0.0.1:{port}"
+    stop_portal(streams)
     stop_portal(process)
 
 

@@ -126,6 +126,27 @@ def stop_portal(process: subprocess.Popen) -> None:
     process.wait(timeout=30)
 
 
+def start_streams(ckan_ini: Path, log: Path) -> subprocess.Popen:
+    """The stream server (`ckan shanghai-realtime streams`) on the test
+    profile's ``ckanext.shanghai.realtime.stream_bind``, as `make serve`
+    runs it beside the web app; returns once its /health says it listens
+    for pushes."""
+    process = start_ckan(ckan_ini, "shanghai-realtime", "streams", log=log)
+    host, _colon, port = tk.config.get("ckanext.shanghai.realtime.stream_bind").rpartition(":")
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://{host or '127.0.0.1'}:{port}/health", timeout=5) as answer:
+                if json.load(answer)["listening"]:
+                    return process
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop_portal(process)
+            raise AssertionError(log.read_text(errors="replace"))
+        time.sleep(0.3)
+
+
 # -- services of the test stack ------------------------------------------------
 
 def port_of(url_key: str) -> int:

@@ -69,7 +69,7 @@ def check(secret: str, ticket: str | None, resource_id: str, now: float | None =
         raise BadTicket("no-ticket", "缺少订阅凭证，请从数据产品的订阅地址重新连接",
                         "No stream ticket: connect through the product's stream address")
     expected = _b64(hmac.new(_key(secret), body.encode("ascii", "replace"), hashlib.sha256).digest())
-    if not hmac.compare_digest(expected, signature):
+    if not hmac.compare_digest(expected.encode("ascii"), signature.encode("utf-8")):
         raise BadTicket("bad-ticket", "订阅凭证无效", "The stream ticket is not valid")
     try:
         claim = json.loads(_unb64(body))
