@@ -6,8 +6,9 @@ the limit (PostgreSQL ``INSERT ... ON CONFLICT`` of the same batches into a
 table of the same columns, nothing else). Push to visible: from the push
 call to the value answered by ``datastore_search``. Push to stream: from
 the push call to the event's arrival on each of ``--streams`` Server-Sent
-Events connections open to the served web app (``make bench`` starts it as
-`make serve` does). A benchmark, not a test.
+Events connections opened at the served web app's stream address, which
+hands each over (307, with a ticket) to the stream server (``make bench``
+starts both as `make serve` does). A benchmark, not a test.
 
     CKAN_INI=.local/bench.ini python bench/realtime_bench.py [--keys 5000] [--minutes 6] [--batch 1000] [--streams 100]
 """
@@ -160,6 +161,13 @@ class Follower(threading.Thread):
             connection = http.client.HTTPConnection(self.parts.hostname, self.parts.port, timeout=120)
             connection.request("GET", self.path)
             answer = connection.getresponse()
+            if answer.status == 307:  # to the stream server, with a ticket
+                answer.read()
+                connection.close()
+                target = urllib.parse.urlsplit(answer.getheader("Location"))
+                connection = http.client.HTTPConnection(target.hostname, target.port, timeout=120)
+                connection.request("GET", f"{target.path}?{target.query}")
+                answer = connection.getresponse()
             if answer.status != 200:
                 return
             self.open.set()
