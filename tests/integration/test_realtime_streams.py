@@ -2,7 +2,8 @@
 it: the product's stream address on the web app answers 307 to the stream
 server with a ticket; a push reaches the open stream; a reconnect with
 Last-Event-ID loses nothing and repeats nothing; a conditional product's
-stream refuses a user without access, and a forged or expired ticket."""
+stream refuses a user without access, and a forged or expired ticket, and
+an open stream ends when the follower's grant is revoked."""
 from __future__ import annotations
 
 import datetime as dt
@@ -19,6 +20,7 @@ from ckan.tests import factories, helpers
 
 from portal_testing import empty_database, make_department, start_streams, stop_portal
 
+from ckanext.shanghai.access.store import local_today
 from ckanext.shanghai.realtime import tickets
 
 FIELDS = [{"id": "carpark_id", "type": "text"}, {"id": "observed_at", "type": "timestamp"},
@@ -30,8 +32,10 @@ def world(reset_db, migrate_db_for, reset_index, ckan_ini, tmp_path_factory):
     plugins.load_all()
     empty_database(reset_db, migrate_db_for, reset_index)
     jtw = make_department(name="jtw-streams", title="上海市交通委员会")
-    people = {"editor": factories.User(), "someone": factories.User()}
-    helpers.call_action("organization_member_create", id=jtw["id"], username=people["editor"]["name"], role="editor")
+    people = {"editor": factories.User(), "admin": factories.User(), "someone": factories.User(),
+              "holder": factories.User()}
+    for who in ("editor", "admin"):
+        helpers.call_action("organization_member_create", id=jtw["id"], username=people[who]["name"], role=who)
     editor = {"user": people["editor"]["name"], "ignore_auth": False}
     products = {}
     for name, condition in (("open", "unconditional"), ("restricted", "conditional")):
@@ -184,6 +188,32 @@ def test_a_forged_or_expired_ticket_is_refused(world):
         refused.close()
         assert (refused.answer.status, body["error"]["code"]) == (403, code)
         assert body["error"]["reason_zh"] and body["error"]["reason_en"]
+
+
+def test_a_revoked_grant_ends_an_open_stream(world):
+    as_holder = {"user": world["people"]["holder"]["name"], "ignore_auth": False}
+    as_admin = {"user": world["people"]["admin"]["name"], "ignore_auth": False}
+    package_id = world["products"]["restricted"]["package_id"]
+    agreement = helpers.call_action("shanghai_access_agreement_show", context=dict(as_holder), package_id=package_id)
+    asked = helpers.call_action(
+        "shanghai_access_request_create", context=dict(as_holder), package_id=package_id,
+        purpose="停车诱导研究", intended_use="课题组内部分析", applicant_org="同济大学交通运输工程学院",
+        period_end=(local_today() + dt.timedelta(days=30)).isoformat(), agreement_version=agreement["version"],
+        accept_agreement=True)
+    helpers.call_action("shanghai_access_request_decide", context=dict(as_admin), id=asked["id"],
+                        decision="approve", reason="同意")
+    stream = follow(world, "restricted", "holder")
+    try:
+        push(world, "restricted", ("G1", 7))
+        assert [e["key"] for e in stream.events(1)] == ["G1"]
+        helpers.call_action("shanghai_access_grant_revoke", context=dict(as_admin), id=asked["id"], reason="撤销")
+        # The server checks access again within 15 s and ends the stream
+        # (the read fails after 60 s of silence if it does not).
+        rest = stream.answer.read().decode("utf-8")
+        assert "event: observation" not in rest  # heartbeats only, then the end
+    finally:
+        stream.close()
+    assert stream_address(world, "restricted", "holder").status_code == 403
 
 
 def test_the_stream_server_answers_health_and_cors_preflight(world):

@@ -129,6 +129,9 @@ class StreamServer:
         if cached is not None and not fresh and now - cached[0] < ACCESS_CACHE_SECONDS:
             return cached[1]
         status = await asyncio.get_running_loop().run_in_executor(self.checker, self._allowed, resource_id, user)
+        if len(self.access) > 10000:  # many users come and go: forget stale checks
+            self.access = {pair: seen for pair, seen in self.access.items()
+                           if time.monotonic() - seen[0] < ACCESS_CACHE_SECONDS}
         self.access[(resource_id, user)] = (time.monotonic(), status)
         return status
 
