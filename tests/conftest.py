@@ -45,12 +45,17 @@ def served_portal(ckan_ini, tmp_path):
     """The portal under gunicorn at http://127.0.0.1:$SHANGHAI_TEST_PORT, one
     worker with threads as `make serve` runs it, with its real-time stream
     server; yields its base URL."""
-    from portal_testing import start_portal, start_streams, stop_portal
+    from portal_testing import start_portal, start_streams, stop_portal, wait_for_streams
 
     port = int(os.environ["SHANGHAI_TEST_PORT"])
-    process = start_portal(ckan_ini, port, tmp_path / "web.log")
+    streams = start_streams(ckan_ini, tmp_path / "streams.log", wait=False)  # starts beside gunicorn
     try:
-        streams = start_streams(ckan_ini, tmp_path / "streams.log")
+        process = start_portal(ckan_ini, port, tmp_path / "web.log")
+    except BaseException:
+        stop_portal(streams)
+        raise
+    try:
+        wait_for_streams(streams, tmp_path / "streams.log")
     except BaseException:
         stop_portal(process)
         raise

@@ -126,19 +126,25 @@ def stop_portal(process: subprocess.Popen) -> None:
     process.wait(timeout=30)
 
 
-def start_streams(ckan_ini: Path, log: Path) -> subprocess.Popen:
+def start_streams(ckan_ini: Path, log: Path, wait: bool = True) -> subprocess.Popen:
     """The stream server (`ckan shanghai-realtime streams`) on the test
     profile's ``ckanext.shanghai.realtime.stream_bind``, as `make serve`
-    runs it beside the web app; returns once its /health says it listens
-    for pushes."""
+    runs it beside the web app; with ``wait``, returns once its /health
+    says it listens for pushes (else call ``wait_for_streams``)."""
     process = start_ckan(ckan_ini, "shanghai-realtime", "streams", log=log)
+    if wait:
+        wait_for_streams(process, log)
+    return process
+
+
+def wait_for_streams(process: subprocess.Popen, log: Path) -> None:
     host, _colon, port = tk.config.get("ckanext.shanghai.realtime.stream_bind").rpartition(":")
     deadline = time.monotonic() + 60
     while True:
         try:
             with urllib.request.urlopen(f"http://{host or '127.0.0.1'}:{port}/health", timeout=5) as answer:
                 if json.load(answer)["listening"]:
-                    return process
+                    return
         except OSError:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
