@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 import urllib.parse
+import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -180,6 +181,14 @@ class Follower(threading.Thread):
             return
 
 
+def _health(url: str) -> dict:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            return json.load(answer)
+    except (OSError, ValueError):
+        return {}
+
+
 def streams(context: dict, resource_id: str, base: str, count: int, rounds: int, keys: int) -> dict:
     """Push ``rounds`` batches of ``keys`` observations (in process, as the
     push endpoint does) while ``count`` stream connections are open; the
@@ -187,6 +196,8 @@ def streams(context: dict, resource_id: str, base: str, count: int, rounds: int,
     each open stream."""
     import ckan.plugins.toolkit as tk
 
+    health = f"{tk.config.get('ckanext.shanghai.realtime.stream_url').rstrip('/')}/health"
+    before = _health(health)
     followers = [Follower(base, resource_id) for _ in range(count)]
     for follower in followers:
         follower.start()
@@ -213,8 +224,13 @@ def streams(context: dict, resource_id: str, base: str, count: int, rounds: int,
                 latencies.append(follower.arrived[event] - started)
             else:
                 missing += 1
+    after = _health(health)
     result = {"streams_asked": count, "streams_open": len(opened), "rounds": rounds, "keys_per_push": keys,
-              "not_delivered": missing}
+              "not_delivered": missing, "via": "stream server (307 from the web app's stream address)",
+              # The stream server's history reads meanwhile: one per new batch
+              # for all the streams, plus each stream's own catch-up on opening.
+              "stream_server_reads": {k: after.get(k, 0) - before.get(k, 0)
+                                      for k in ("fanout_reads", "catch_up_reads", "notifications")}}
     if latencies:
         result.update(limits.percentiles(latencies))
     return result

@@ -92,6 +92,9 @@ class Product:
 
 
 class StreamServer:
+    """The HTTP side (streams, /health), the products' readers and the
+    NOTIFY listener, on one event loop."""
+
     def __init__(self, app, host: str, port: int):
         self.app, self.host, self.port = app, host, port
         self.secret = tk.config.get("SECRET_KEY")
@@ -103,7 +106,10 @@ class StreamServer:
         self.checker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="stream-access")
         self.access: dict[tuple[str, str], tuple[float, int]] = {}
         self.listening = False
-        self.notifications = 0
+        # For /health: NOTIFYs received; history reads by the products'
+        # readers (one per new batch, whatever the number of streams) and by
+        # streams catching up on their own.
+        self.notifications = self.fanout_reads = self.catch_up_reads = 0
 
     # ---------------------------------------------------------------- blocking work, in threads
 
@@ -159,6 +165,7 @@ class StreamServer:
         while True:
             product.again = False
             try:
+                self.fanout_reads += 1
                 rows = await self.rows_after(product.resource_id, product.last)
             except Exception as error:  # PostgreSQL restarting: the next wake-up tries again
                 log.warning("reading %s: %s", product.resource_id, error)
@@ -274,7 +281,8 @@ class StreamServer:
                 await self._answer(writer, "200 OK", {
                     "status": "ok", "listening": self.listening, "products": len(self.products),
                     "streams": sum(len(p.followers) for p in self.products.values()),
-                    "notifications": self.notifications})
+                    "notifications": self.notifications, "fanout_reads": self.fanout_reads,
+                    "catch_up_reads": self.catch_up_reads})
             elif url.path.startswith(_PREFIX) and url.path.endswith("/stream"):
                 resource_id = urllib.parse.unquote(url.path[len(_PREFIX):-len("/stream")])
                 last = headers.get("last-event-id") or (query.get("last_event_id") or [""])[0]
@@ -339,6 +347,7 @@ class StreamServer:
         # Catch up from the history alone, then join the product's reader
         # at a row it has not passed (checked and set with no await between).
         while True:
+            self.catch_up_reads += 1
             rows = await self.rows_after(product.resource_id, follower.last)
             follower.send(rows)
             await writer.drain()
