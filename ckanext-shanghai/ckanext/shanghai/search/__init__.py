@@ -177,7 +177,10 @@ def _translated_department(title: str) -> tuple[str, ...]:
 
 
 def shape_index_document(pkg_dict: dict[str, Any]) -> dict[str, Any]:
-    """Make schema fields searchable as text and keep exact fields indexable."""
+    """Make schema fields searchable as text and keep exact fields indexable.
+    A field CKAN also wrote as ``extras_<key>`` with the same value is in
+    the text already (the schema copies extras_* there): Solr would analyse
+    it into "text" twice."""
     searchable: list[str] = list(pkg_dict.get("text") or [])
     for key, value in list(pkg_dict.items()):
         if key in _CKAN_INDEX_FIELDS or key.startswith(_INDEX_PREFIXES):
@@ -186,7 +189,8 @@ def shape_index_document(pkg_dict: dict[str, Any]) -> dict[str, Any]:
         strings = [item for item in values if isinstance(item, str) and item]
         if not strings:
             continue
-        searchable.extend(strings)
+        if pkg_dict.get(f"extras_{key}") != value:
+            searchable.extend(strings)
         if any(len(item.encode("utf-8")) > _MAX_EXACT_BYTES for item in strings):
             pkg_dict.pop(key)
     if searchable:
