@@ -158,8 +158,9 @@ def show_pairs(ids: list[str], stored: dict[str, tuple[str, str, str]] | None = 
         origin = origins.get(package_id)
         if package_id in sources and source == reuse.with_origin(sources[package_id], origin) \
                 and not _has_origin_keys(dictized[package_id], origin):
-            reusable[package_id] = (_without_origin(json.loads(data_dict), origin),
-                                    _without_origin(json.loads(validated), origin))
+            reusable[package_id] = tuple(_ungated(_without_origin(json.loads(stored_dict), origin),
+                                                  dictized[package_id])
+                                         for stored_dict in (data_dict, validated))
     to_validate = [package_id for package_id in dictized if package_id not in reusable]
     objects = {pkg.id: pkg for pkg in model.Session.query(model.Package).filter(
         model.Package.id.in_(to_validate))} if to_validate else {}
@@ -212,6 +213,22 @@ def _without_origin(stored: dict[str, Any], origin: tuple | None) -> dict[str, A
     return stored
 
 
+def _ungated(stored: dict[str, Any], pkg_dict: dict[str, Any]) -> dict[str, Any]:
+    """A stored dict with the linked-file addresses conditional access
+    replaced by its gate (access.policy.shape_index_document) given back
+    from the package, as package_show had them before the hook ran."""
+    if not plugins.plugin_loaded("shanghai_access"):
+        return stored
+    from ckanext.shanghai.access import policy
+
+    urls = {resource["id"]: resource.get("url") for resource in pkg_dict.get("resources") or []}
+    for resource in stored.get("resources") or []:
+        if resource.get("url") == policy.gated_url(stored["id"], resource.get("id", "")) \
+                and resource["id"] in urls:
+            resource["url"] = urls[resource["id"]]
+    return stored
+
+
 def _without_name_lookup(schema: dict[str, Any]) -> dict[str, Any]:
     """The show schema without package_name_validator: it only reports a
     name taken by another package (one query per package), never changes
@@ -247,7 +264,7 @@ def build_documents(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> list[
     """The Solr documents CKAN's indexer builds for ``show_pairs`` output
     (every before_dataset_index hook included), not sent. Each carries its
     ``index_source`` digest when ``pairs`` has them (a rebuild then reuses
-    its stored dicts), unless a hook reshaped those dicts."""
+    its stored dicts)."""
     package_index = search.index_for("Package")
     docs: list[dict[str, Any]] = []
     # Held while indexing: index_package and the harvest plugin's
@@ -263,23 +280,11 @@ def build_documents(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> list[
             package_index.update_dict(dict(default, with_custom_schema=custom), defer_commit=True)
     del held
     sources = getattr(pairs, "sources", None) or {}
-    reshaped = _reshaped_by_hooks()
     for doc in docs:
         source = sources.get(doc["id"])
-        if source is not None and not reshaped(doc):
+        if source is not None:
             doc[reuse.FIELD] = reuse.with_origin(source, origins.get(doc["id"]))
     return docs
-
-
-def _reshaped_by_hooks():
-    """Whether a document's stored dicts were changed by a hook after
-    package_show made them (other than the harvest origin, which the digest
-    covers): conditional access gates a conditional product's addresses."""
-    if not plugins.plugin_loaded("shanghai_access"):
-        return lambda doc: False
-    from ckanext.shanghai.access import policy
-
-    return policy.reshapes_index_document
 
 
 def _download_counts_of(ids: list[str]) -> contextlib.AbstractContextManager:

@@ -195,8 +195,9 @@ def test_a_harvested_product_gets_the_document_ckan_itself_would_index(tmp_path)
 def test_reused_stored_dicts_give_the_documents_validation_gives(tmp_path):
     """A rebuild reuses the validated dicts the index stores beside a
     matching digest: for harvested products (whose stored dicts carry the
-    harvest origin) the documents are the ones validating again builds; a
-    conditional product, whose stored dicts are gated, is validated again."""
+    harvest origin) and for a conditional product (whose stored dicts have
+    its linked files' addresses gated) the documents are the ones
+    validating again builds."""
     from ckanext.shanghai.harvesters.index import reuse
 
     from portal_testing import create_source, load_catalog, run_job, write_export
@@ -214,9 +215,11 @@ def test_reused_stored_dicts_give_the_documents_validation_gives(tmp_path):
         model.Package.type != "harvest", model.Package.state == "active", model.Package.id != conditional[0])]
     ids = harvested + conditional
 
+    gated = search.show("gated-beds-0001")
+    assert "beds.csv" not in gated["validated_data_dict"] and gated["index_source"]
+
     reused = bulk_index.show_pairs(ids, stored=reuse.stored_dicts(ids))
-    assert reused.reused == len(harvested)
+    assert reused.reused == len(ids)
     validated = bulk_index.show_pairs(ids)
     assert validated.reused == 0
     assert bulk_index.build_documents(reused) == bulk_index.build_documents(validated)
-    assert "index_source" not in search.show("gated-beds-0001")

@@ -19,7 +19,7 @@ import ckan.plugins.toolkit as tk
 from ckanext.shanghai.access import store
 
 __all__ = ["CONDITIONAL", "is_conditional", "package_open_condition", "access_level", "user_of",
-           "gated_url", "redact_package", "restore_package", "shape_index_document", "reshapes_index_document",
+           "gated_url", "redact_package", "restore_package", "shape_index_document",
            "resource_access", "redact_activities"]
 
 CONDITIONAL = "conditional"
@@ -107,18 +107,11 @@ def restore_package(pkg_dict: dict[str, Any]) -> dict[str, Any]:
     return pkg_dict
 
 
-def reshapes_index_document(doc: dict[str, Any]) -> bool:
-    """Whether shape_index_document gates this document's stored dicts (a
-    conditional product with linked files): they then differ from what
-    package_show made, and a rebuild must not reuse them."""
-    return doc.get("open_condition") == CONDITIONAL and any(doc.get("res_url") or [])
-
-
 def shape_index_document(doc: dict[str, Any]) -> dict[str, Any]:
     """Before indexing: the index (which answers package_search, its ``fl``
     fields and package_show's cache) never holds a conditional product's
     linked-file addresses, so no query can read or probe them."""
-    if not reshapes_index_document(doc):
+    if doc.get("open_condition") != CONDITIONAL or not any(doc.get("res_url") or []):
         return doc
     for key in ("data_dict", "validated_data_dict"):
         if isinstance(doc.get(key), str):
