@@ -246,12 +246,20 @@ def reindex(base: str, stock_sample: int) -> dict:
 
     probe = SearchProbe(base)
     probe.start()
+    # First every dataset through the show schemas again (as after a code
+    # change), then the rebuild as an operator runs it: what was validated
+    # when it was indexed and has not changed since is reused.
+    revalidated = portal_reindex.rebuild(workers=2, revalidate=True)
     result = portal_reindex.rebuild(workers=2)
     probe.stop.set()
     probe.join()
     return {
         "ours": {"documents": result.documents, "seconds": result.seconds,
-                 "documents_per_second": result.per_second, "orphans_removed": result.orphans_removed},
+                 "documents_per_second": result.per_second, "orphans_removed": result.orphans_removed,
+                 "reused": result.reused, "revalidated": result.revalidated},
+        "ours_revalidating": {"documents": revalidated.documents, "seconds": revalidated.seconds,
+                              "documents_per_second": revalidated.per_second, "reused": revalidated.reused,
+                              "revalidated": revalidated.revalidated},
         "stock": {"documents": len(sample), "seconds": stock_seconds,
                   "documents_per_second": len(sample) / stock_seconds},
         "limit": engine,
@@ -353,6 +361,10 @@ def main() -> int:
                better="higher", stock=stock_rate, limit=round(rebuild["limit"]["documents_per_second"], 1),
                limit_of="Solr /update of the same documents, 250 a request",
                target="ratio >= 10 and of_limit >= 0.5", detail=rebuild),
+        figure("reindex_revalidate_documents_per_second",
+               round(rebuild["ours_revalidating"]["documents_per_second"], 1), "documents/s",
+               better="higher", stock=stock_rate, limit=round(rebuild["limit"]["documents_per_second"], 1),
+               limit_of="Solr /update of the same documents, 250 a request"),
     ]
     print("search during the rebuild:", json.dumps(rebuild["search_during_rebuild"]))
     bench_report.publish("city_scale", results, web_workers=os.environ.get("WEB_WORKERS", "2"),

@@ -26,10 +26,11 @@ from ckan.logic.schema import default_show_package_schema
 from ckan.logic.validators import package_name_validator
 
 from ckanext.shanghai import compat
+from ckanext.shanghai.harvesters.index import reuse
 
 log = logging.getLogger(__name__)
 
-__all__ = ["dictize_many", "show_pairs", "build_documents", "index_pairs", "index_many", "send_documents"]
+__all__ = ["dictize_many", "ShowPairs", "show_pairs", "build_documents", "index_pairs", "index_many", "send_documents"]
 
 
 def _group_rows(rows: Iterable[Any], key: str) -> dict[str, list[Any]]:
@@ -125,20 +126,52 @@ def _active_sorted(rows: list[Any], context: dict[str, Any]) -> list[dict[str, A
                   key=legacy_dict_sort)
 
 
-def show_pairs(ids: list[str]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+class ShowPairs(list):
+    """``show_pairs``' answer: a list of (default-schema dict, custom-schema
+    dict), with what the documents need besides: ``sources``, each package's
+    digest (reuse.package_digest), ``origins``, each harvested package's
+    origin, and ``reused``, how many pairs came from the index unvalidated."""
+
+    def __init__(self, pairs=(), sources=None, origins=None, reused: int = 0):
+        super().__init__(pairs)
+        self.sources: dict[str, str] = sources or {}
+        self.origins: dict[str, tuple] | None = origins
+        self.reused = reused
+
+
+def show_pairs(ids: list[str], stored: dict[str, tuple[str, str, str]] | None = None) -> ShowPairs:
     """(default-schema dict, custom-schema dict) for each package, as
     ``ckan.logic.package_show_default_and_custom_schemas`` makes for
-    indexing, in the order of ``ids`` (missing packages are left out)."""
+    indexing, in the order of ``ids`` (missing packages are left out).
+
+    :param stored: what the index holds (reuse.stored_dicts): a package
+        whose document has the digest it would get now keeps the dicts
+        stored beside it, without being validated again
+    """
     dictized = dictize_many(ids)
     if not dictized:
-        return []
+        return ShowPairs()
+    sources = {package_id: reuse.package_digest(pkg_dict) for package_id, pkg_dict in dictized.items()}
+    origins = _harvest_origins(list(dictized)) if stored is not None else None
+    reusable = {}
+    for package_id, (source, data_dict, validated) in (stored or {}).items():
+        origin = origins.get(package_id)
+        if package_id in sources and source == reuse.with_origin(sources[package_id], origin) \
+                and not _has_origin_keys(dictized[package_id], origin):
+            reusable[package_id] = tuple(_ungated(_without_origin(json.loads(stored_dict), origin),
+                                                  dictized[package_id])
+                                         for stored_dict in (data_dict, validated))
+    to_validate = [package_id for package_id in dictized if package_id not in reusable]
     objects = {pkg.id: pkg for pkg in model.Session.query(model.Package).filter(
-        model.Package.id.in_(list(dictized)))}
+        model.Package.id.in_(to_validate))} if to_validate else {}
     context: dict[str, Any] = {"model": model, "session": model.Session, "ignore_auth": True,
                                "use_cache": False, "validate": False}
     default_schema = _without_name_lookup(default_show_package_schema())
-    pairs = []
+    pairs = ShowPairs(sources=sources, origins=origins, reused=len(reusable))
     for package_id in ids:
+        if package_id in reusable:
+            pairs.append(reusable[package_id])
+            continue
         pkg_dict = dictized.get(package_id)
         if pkg_dict is None:
             continue
@@ -159,6 +192,41 @@ def show_pairs(ids: list[str]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
         logic.apply_after_dataset_show_plugins(context, with_custom)
         pairs.append((with_default, with_custom))
     return pairs
+
+
+def _has_origin_keys(pkg_dict: dict[str, Any], origin: tuple | None) -> bool:
+    """Whether the package itself holds a key the harvest hook writes (its
+    value in the index is then the hook's, not the package's)."""
+    if origin is None:
+        return False
+    keys = {key for key, _value in origin}
+    return bool(keys & set(pkg_dict) or keys & {extra.get("key") for extra in pkg_dict.get("extras") or []})
+
+
+def _without_origin(stored: dict[str, Any], origin: tuple | None) -> dict[str, Any]:
+    """A stored dict as package_show made it: without the extras the harvest
+    hook appended (it appends them again, the same way)."""
+    if origin is None or "extras" not in stored:
+        return stored
+    keys = {key for key, _value in origin}
+    stored["extras"] = [extra for extra in stored["extras"] or [] if extra.get("key") not in keys]
+    return stored
+
+
+def _ungated(stored: dict[str, Any], pkg_dict: dict[str, Any]) -> dict[str, Any]:
+    """A stored dict with the linked-file addresses conditional access
+    replaced by its gate (access.policy.shape_index_document) given back
+    from the package, as package_show had them before the hook ran."""
+    if not plugins.plugin_loaded("shanghai_access"):
+        return stored
+    from ckanext.shanghai.access import policy
+
+    urls = {resource["id"]: resource.get("url") for resource in pkg_dict.get("resources") or []}
+    for resource in stored.get("resources") or []:
+        if resource.get("url") == policy.gated_url(stored["id"], resource.get("id", "")) \
+                and resource["id"] in urls:
+            resource["url"] = urls[resource["id"]]
+    return stored
 
 
 def _without_name_lookup(schema: dict[str, Any]) -> dict[str, Any]:
@@ -194,18 +262,28 @@ def index_pairs(pairs: list[tuple[dict[str, Any], dict[str, Any]]], commit: bool
 
 def build_documents(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> list[dict[str, Any]]:
     """The Solr documents CKAN's indexer builds for ``show_pairs`` output
-    (every before_dataset_index hook included), not sent."""
+    (every before_dataset_index hook included), not sent. Each carries its
+    ``index_source`` digest when ``pairs`` has them (a rebuild then reuses
+    its stored dicts)."""
     package_index = search.index_for("Package")
     docs: list[dict[str, Any]] = []
     # Held while indexing: index_package and the harvest plugin's
     # before_dataset_index then find these in the session, not by a query each.
     ids = [default["id"] for default, _custom in pairs]
     held = model.Session.query(model.Package).filter(model.Package.id.in_(ids)).all()
-    with compat.collected_solr_adds(docs), _harvest_origins_of(ids), _download_counts_of(ids), \
+    origins = getattr(pairs, "origins", None)
+    if origins is None:
+        origins = _harvest_origins(ids)
+    with compat.collected_solr_adds(docs), _harvest_origins_of(origins), _download_counts_of(ids), \
             _link_checks_of(ids):
         for default, custom in pairs:
             package_index.update_dict(dict(default, with_custom_schema=custom), defer_commit=True)
     del held
+    sources = getattr(pairs, "sources", None) or {}
+    for doc in docs:
+        source = sources.get(doc["id"])
+        if source is not None:
+            doc[reuse.FIELD] = reuse.with_origin(source, origins.get(doc["id"]))
     return docs
 
 
@@ -229,16 +307,11 @@ def _link_checks_of(ids: list[str]) -> contextlib.AbstractContextManager:
     return links.links_for(ids)
 
 
-@contextlib.contextmanager
-def _harvest_origins_of(ids: list[str]) -> Iterator[None]:
-    """ckanext-harvest's before_dataset_index looks up each package's
-    current harvest object (one query per package) to add its object id,
-    source id and source title to the document. Within the block its hook
-    finds them in one query for the whole batch and adds them the same way
-    (the equivalence test compares the documents with package_create's)."""
-    if not plugins.plugin_loaded("harvest"):
-        yield
-        return
+def _harvest_origins(ids: list[str]) -> dict[str, tuple]:
+    """Each harvested package's (harvest_object_id, harvest_source_id,
+    harvest_source_title) pairs, in one query for the whole batch."""
+    if not plugins.plugin_loaded("harvest") or not ids:
+        return {}
     from ckanext.harvest.model import HarvestObject, HarvestSource
 
     rows = model.Session.query(HarvestObject.package_id, HarvestObject.id, HarvestSource.id, HarvestSource.title) \
@@ -247,9 +320,22 @@ def _harvest_origins_of(ids: list[str]) -> Iterator[None]:
         .order_by(HarvestObject.import_finished.asc().nullslast()).all()
     # Last wins: the order is the reverse of the hook's "first by
     # import_finished desc" (where PostgreSQL puts NULL first).
-    origins = {package_id: (("harvest_object_id", object_id), ("harvest_source_id", source_id),
-                            ("harvest_source_title", source_title))
-               for package_id, object_id, source_id, source_title in rows}
+    return {package_id: (("harvest_object_id", object_id), ("harvest_source_id", source_id),
+                         ("harvest_source_title", source_title))
+            for package_id, object_id, source_id, source_title in rows}
+
+
+@contextlib.contextmanager
+def _harvest_origins_of(origins: dict[str, tuple]) -> Iterator[None]:
+    """ckanext-harvest's before_dataset_index looks up each package's
+    current harvest object (one query per package) to add its object id,
+    source id and source title to the document. Within the block its hook
+    finds them in ``origins`` (_harvest_origins, one query for the whole
+    batch) and adds them the same way (the equivalence test compares the
+    documents with package_create's)."""
+    if not plugins.plugin_loaded("harvest"):
+        yield
+        return
 
     def before_dataset_index(doc: dict[str, Any]) -> dict[str, Any]:
         if isinstance(doc.get("status"), dict):  # as the hook does for Solr 8

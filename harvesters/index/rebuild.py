@@ -2,7 +2,9 @@
 every dataset's document is replaced in place (search keeps answering from
 the old documents until each new one is committed), in batches dictized and
 indexed together (bulk_index), by several worker processes; documents whose
-dataset is gone are removed at the end."""
+dataset is gone are removed at the end. A dataset whose document carries the
+digest it would get now (reuse.py) keeps its stored validated dicts instead
+of being validated again, unless the rebuild is asked to revalidate."""
 from __future__ import annotations
 
 import logging
@@ -17,6 +19,7 @@ from ckan.lib import search
 
 from ckanext.shanghai.harvesters.index import bulk as bulk_index
 from ckanext.shanghai.harvesters.index import check as index_check
+from ckanext.shanghai.harvesters.index import reuse
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +32,10 @@ class RebuildResult:
     documents: int
     orphans_removed: int
     seconds: float
+    # Of the datasets indexed: those whose stored validated dicts were
+    # reused, and those validated again by the show schemas.
+    reused: int = 0
+    revalidated: int = 0
 
     @property
     def per_second(self) -> float:
@@ -43,17 +50,22 @@ def package_ids() -> list[str]:
     return [package_id for (package_id,) in query.order_by(model.Package.id)]
 
 
-def _index_share(ids: list[str], batch: int) -> int:
-    sent = since_commit = 0
+def _index_share(ids: list[str], batch: int, revalidate: bool = False) -> tuple[int, int, int]:
+    """(documents sent, pairs reused, pairs validated) for these datasets."""
+    sent = since_commit = reused = validated = 0
     for start in range(0, len(ids), batch):
-        count = bulk_index.index_many(ids[start:start + batch])
+        share = ids[start:start + batch]
+        pairs = bulk_index.show_pairs(share, stored=None if revalidate else reuse.stored_dicts(share))
+        count = bulk_index.index_pairs(pairs)
+        reused += pairs.reused
+        validated += len(pairs) - pairs.reused
         sent += count
         since_commit += count
         model.Session.remove()
         if since_commit >= COMMIT_EVERY:
             search.commit()
             since_commit = 0
-    return sent
+    return sent, reused, validated
 
 
 class RebuildFailed(Exception):
@@ -77,23 +89,24 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {str(error)[:1000]}"
 
 
-def _worker(ids: list[str], batch: int, results) -> None:
+def _worker(ids: list[str], batch: int, revalidate: bool, results) -> None:
     # A forked child must not use the parent's database connections.
     model.Session.remove()
     model.meta.engine.dispose(close=False)
     try:
-        documents = _index_share(ids, batch)
+        counts = _index_share(ids, batch, revalidate)
     except BaseException as error:
         # Told to the parent, which otherwise waits for a count that never comes.
         results.put(("failed", _describe(error)))
         raise
-    results.put(("indexed", documents))
+    results.put(("indexed", counts))
 
 
-def _collect(children: list, results, poll_seconds: float = 0.5) -> int:
-    """The documents every worker indexed; RebuildFailed as soon as one
-    reports a failure or dies without a word (killed, out of memory)."""
-    documents = 0
+def _collect(children: list, results, poll_seconds: float = 0.5) -> tuple[int, int, int]:
+    """The documents every worker indexed, reused and validated (summed);
+    RebuildFailed as soon as one reports a failure or dies without a word
+    (killed, out of memory)."""
+    totals = (0, 0, 0)
     waiting = len(children)
     while waiting:
         try:
@@ -110,9 +123,9 @@ def _collect(children: list, results, poll_seconds: float = 0.5) -> int:
                                     "without reporting") from None
         if outcome == "failed":
             raise RebuildFailed(value)
-        documents += value
+        totals = tuple(total + count for total, count in zip(totals, value))
         waiting -= 1
-    return documents
+    return totals
 
 
 def _stop(children: list) -> None:
@@ -127,8 +140,10 @@ def _stop(children: list) -> None:
             child.join()
 
 
-def rebuild(workers: int = 2, batch: int = 250) -> RebuildResult:
+def rebuild(workers: int = 2, batch: int = 250, revalidate: bool = False) -> RebuildResult:
     """Reindex every dataset with ``workers`` processes, then drop orphans.
+    With ``revalidate``, every dataset goes through the show schemas again
+    (as after a change the digest cannot see).
 
     :raises RebuildFailed: a worker failed (the others are stopped); the
         index keeps what was written so far
@@ -138,18 +153,18 @@ def rebuild(workers: int = 2, batch: int = 250) -> RebuildResult:
     model.Session.remove()
     if workers <= 1 or len(ids) < batch * 2:
         try:
-            documents = _index_share(ids, batch)
+            documents, reused, validated = _index_share(ids, batch, revalidate)
         except Exception as error:
             raise RebuildFailed(_describe(error)) from error
     else:
         context = multiprocessing.get_context("fork")
         results = context.Queue()
-        children = [context.Process(target=_worker, args=(ids[n::workers], batch, results))
+        children = [context.Process(target=_worker, args=(ids[n::workers], batch, revalidate, results))
                     for n in range(workers)]
         for child in children:
             child.start()
         try:
-            documents = _collect(children, results)
+            documents, reused, validated = _collect(children, results)
         except BaseException:
             _stop(children)
             raise
@@ -162,4 +177,5 @@ def rebuild(workers: int = 2, batch: int = 250) -> RebuildResult:
     difference = index_check.IndexDifference(
         orphaned=[package_id for package_id in index_check.index_state() if package_id not in in_database])
     index_check.repair(difference)
-    return RebuildResult(documents, len(difference.orphaned), time.perf_counter() - started)
+    return RebuildResult(documents, len(difference.orphaned), time.perf_counter() - started,
+                         reused=reused, revalidated=validated)

@@ -17,7 +17,8 @@ pytestmark = pytest.mark.usefixtures("clean_db", "clean_index")
 
 # Differ between any two packages by construction.
 VOLATILE = {"id", "name", "metadata_created", "metadata_modified", "package_id", "created",
-            "index_id", "_version_", "indexed_ts", "data_dict", "validated_data_dict", "url", "name_ngram"}
+            "index_id", "_version_", "indexed_ts", "data_dict", "validated_data_dict", "url", "name_ngram",
+            "index_source"}
 
 
 def product(name: str, org_id: str, **fields) -> dict:
@@ -184,6 +185,41 @@ def test_a_harvested_product_gets_the_document_ckan_itself_would_index(tmp_path)
         assert origin == "sh-origin"
         for field in ("data_dict", "validated_data_dict"):
             assert json.loads(mine[field]) == json.loads(stock[field]), field
-        volatile = {"indexed_ts", "_version_", "data_dict", "validated_data_dict"}
+        # CKAN's own path writes no index_source digest (a rebuild validates its documents again).
+        assert mine["index_source"] and "index_source" not in stock
+        volatile = {"indexed_ts", "_version_", "data_dict", "validated_data_dict", "index_source"}
         assert {k: v for k, v in mine.items() if k not in volatile} == \
             {k: v for k, v in stock.items() if k not in volatile}
+
+
+def test_reused_stored_dicts_give_the_documents_validation_gives(tmp_path):
+    """A rebuild reuses the validated dicts the index stores beside a
+    matching digest: for harvested products (whose stored dicts carry the
+    harvest origin) and for a conditional product (whose stored dicts have
+    its linked files' addresses gated) the documents are the ones
+    validating again builds."""
+    from ckanext.shanghai.harvesters.index import reuse
+
+    from portal_testing import create_source, load_catalog, run_job, write_export
+
+    export = write_export(tmp_path / "shanghai.json", load_catalog("shanghai.json")[:20])
+    source = create_source("sh-reuse", str(export), {"mapping": "shanghai"})
+    assert run_job(source["id"])["added"] > 0
+    org = make_department(name="shanghai-health", title="上海市卫生健康委员会")
+    writer = CatalogWriter(site_context()["user"])
+    conditional = writer.create_many([product("gated-beds-0001", org["id"], open_condition="conditional")])
+    writer.index_and_record(conditional)
+    model.Session.commit()
+    search.commit()
+    harvested = [package_id for (package_id,) in model.Session.query(model.Package.id).filter(
+        model.Package.type != "harvest", model.Package.state == "active", model.Package.id != conditional[0])]
+    ids = harvested + conditional
+
+    gated = search.show("gated-beds-0001")
+    assert "beds.csv" not in gated["validated_data_dict"] and gated["index_source"]
+
+    reused = bulk_index.show_pairs(ids, stored=reuse.stored_dicts(ids))
+    assert reused.reused == len(ids)
+    validated = bulk_index.show_pairs(ids)
+    assert validated.reused == 0
+    assert bulk_index.build_documents(reused) == bulk_index.build_documents(validated)

@@ -36,14 +36,14 @@ def empty_the_index() -> None:
     assert helpers.call_action("package_search", q="*:*")["count"] == 0
 
 
-def rebuild_command(ckan_ini: Path, timeout: float = 120) -> tuple[int, str, str, float, int]:
+def rebuild_command(ckan_ini: Path, timeout: float = 120, *options: str) -> tuple[int, str, str, float, int]:
     """Run the rebuild command in its own process group; a rebuild still
     running after ``timeout`` seconds is killed with its workers and fails
     the test. Returns exit code, stdout, stderr, seconds and process group."""
     ckan_command = str(Path(os.sys.executable).parent / "ckan")
     started = time.monotonic()
     process = subprocess.Popen(
-        [ckan_command, "-c", str(ckan_ini), "shanghai", "search-index-rebuild", *WORKERS_AND_BATCH],
+        [ckan_command, "-c", str(ckan_ini), "shanghai", "search-index-rebuild", *WORKERS_AND_BATCH, *options],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, start_new_session=True)
     try:
         out, err = process.communicate(timeout=timeout)
@@ -122,3 +122,34 @@ def test_a_rebuilt_index_keeps_the_most_downloaded_order(ckan_ini):
     ranked = helpers.call_action("package_search", q="*:*", fq="downloads_total:[1 TO *]",
                                  sort="downloads_total desc")["results"]
     assert [d["id"] for d in ranked] == [popular["id"], read_once["id"]]
+
+
+def rebuilt(ckan_ini, *options: str) -> dict:
+    code, out, err, _, _ = rebuild_command(ckan_ini, 120, *options)
+    assert code == 0, err[-3000:]
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_a_second_rebuild_reuses_what_has_not_changed_and_finds_what_has(ckan_ini):
+    datasets = products(4)
+    # CKAN's own writes carry no digest: the first rebuild validates them all.
+    first = rebuilt(ckan_ini)
+    assert (first["documents"], first["reused"], first["revalidated"]) == (4, 0, 4)
+    # A title changed in the database behind CKAN's back (a row written
+    # outside the API): the one dataset whose digest no longer matches.
+    model.Session.execute(model.package_table.update().where(model.package_table.c.id == datasets[1]["id"])
+                          .values(title="交通拥堵指数产品"))
+    model.Session.commit()
+
+    second = rebuilt(ckan_ini)
+    assert (second["documents"], second["reused"], second["revalidated"]) == (4, 3, 1)
+    found = helpers.call_action("package_search", q="拥堵")["results"]
+    assert [d["id"] for d in found] == [datasets[1]["id"]]
+    assert found[0]["title"] == "交通拥堵指数产品"
+    assert helpers.call_action("package_search", q="卫生")["count"] == 3
+    # The reused documents answer as the validated ones did.
+    shown = helpers.call_action("package_search", q="卫生", fl="id,title,data_domain", rows=10)["results"]
+    assert sorted(d["title"] for d in shown) == sorted(d["title"] for n, d in enumerate(datasets) if n != 1)
+
+    forced = rebuilt(ckan_ini, "--revalidate")
+    assert (forced["documents"], forced["reused"], forced["revalidated"]) == (4, 0, 4)

@@ -30,6 +30,8 @@ _CKAN_INDEX_FIELDS = frozenset(
     indexed_ts num_resources num_tags text_en""".split()
 )
 _INDEX_PREFIXES = ("res_", "extras_", "vocab_", "_")
+# The machine translation's fields: analysed as English (schema type text_en).
+_ENGLISH_FIELDS = frozenset({"title_en", "notes_en"})
 
 # Lucene refuses a single indexed term over 32,766 bytes; a free-text schema
 # field that long still goes into the searchable text, not the exact field.
@@ -149,6 +151,11 @@ def _english_fields(pkg_dict: dict[str, Any]) -> dict[str, Any]:
     for field in (translation.TITLE_FIELD, translation.NOTES_FIELD):
         if not pkg_dict.get(field) and english[field]:
             pkg_dict[field] = english[field]
+        # CKAN also writes them as extras_title_en and extras_notes_en, which
+        # the schema analyses as Chinese text and copies into "text": English
+        # analysed four times over. Their English fields (and text_en, which
+        # the schema copies them into) are where English queries look.
+        pkg_dict.pop(f"extras_{field}", None)
     pkg_dict[translation.SEARCH_FIELD] = english[translation.SEARCH_FIELD] + _department_english(pkg_dict)
     pkg_dict.pop(translation.MARK_FIELD, None)
     pkg_dict.pop(f"extras_{translation.MARK_FIELD}", None)
@@ -177,16 +184,20 @@ def _translated_department(title: str) -> tuple[str, ...]:
 
 
 def shape_index_document(pkg_dict: dict[str, Any]) -> dict[str, Any]:
-    """Make schema fields searchable as text and keep exact fields indexable."""
+    """Make schema fields searchable as text and keep exact fields indexable.
+    A field CKAN also wrote as ``extras_<key>`` with the same value is in
+    the text already (the schema copies extras_* there): Solr would analyse
+    it into "text" twice. The English fields have their own analysis."""
     searchable: list[str] = list(pkg_dict.get("text") or [])
     for key, value in list(pkg_dict.items()):
-        if key in _CKAN_INDEX_FIELDS or key.startswith(_INDEX_PREFIXES):
+        if key in _CKAN_INDEX_FIELDS or key in _ENGLISH_FIELDS or key.startswith(_INDEX_PREFIXES):
             continue
         values = value if isinstance(value, list) else [value]
         strings = [item for item in values if isinstance(item, str) and item]
         if not strings:
             continue
-        searchable.extend(strings)
+        if pkg_dict.get(f"extras_{key}") != value:
+            searchable.extend(strings)
         if any(len(item.encode("utf-8")) > _MAX_EXACT_BYTES for item in strings):
             pkg_dict.pop(key)
     if searchable:
