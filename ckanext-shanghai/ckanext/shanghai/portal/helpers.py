@@ -287,7 +287,8 @@ def sh_optional_assets() -> set[str]:
 # few lines for the menu button and the filters instead of CKAN's quarter
 # megabyte of JavaScript (jQuery, its vendor bundle, Bootstrap, the modules)
 # and the icon font (the portal's stylesheet draws their icons, .sh-light):
-# the home and statistics pages, and a department's page, whose search form
+# the home and statistics pages, a data product's page (its resource menus
+# open with the portal's lines), and a department's page, whose search form
 # and facets need htmx alone (hx-boost, hx-trigger).
 _LIGHT_PAGES = {
     "home.index": {"htmx": False},
@@ -302,7 +303,11 @@ def sh_light_page() -> dict | None:
     everywhere (their pages carry editing controls)."""
     if tk.current_user.is_authenticated:
         return None
-    return _LIGHT_PAGES.get(request.endpoint or "")
+    endpoint = request.endpoint or ""
+    blueprint, _, view = endpoint.rpartition(".")
+    if view == "read" and blueprint in (tk.h.scheming_dataset_schemas() or {}) and blueprint != "harvest":
+        return {"htmx": False}  # a data product or application: Bootstrap's menus only
+    return _LIGHT_PAGES.get(endpoint)
 
 
 def sh_stat_chart(chart_id: str, figures: dict):
