@@ -276,8 +276,7 @@ def test_pages_without_ckan_scripts_still_open_their_menus(portal, browser):
         assert toggler.get_attribute("aria-expanded") == "true"
         open_page(browser, f"{portal['base']}/organization/{product['organization']['name']}")
         show = browser.find_element(By.CSS_SELECTOR, ".show-filters")
-        browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", show)
-        show.click()
+        browser.execute_script("arguments[0].click()", show)
         WebDriverWait(browser, 10).until(lambda d: "filters-modal" in d.find_element(By.TAG_NAME, "body")
                                          .get_attribute("class"))
     finally:
@@ -285,8 +284,7 @@ def test_pages_without_ckan_scripts_still_open_their_menus(portal, browser):
     open_page(browser, f"{portal['base']}/{product['type']}/{product['name']}")
     opener = next(b for b in browser.find_elements(By.CSS_SELECTOR, '.resource-item [data-bs-toggle="dropdown"]')
                   if b.is_displayed())
-    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", opener)
-    opener.click()
+    browser.execute_script("arguments[0].click()", opener)
     menu = opener.find_element(By.XPATH, "..").find_element(By.CSS_SELECTOR, ".dropdown-menu")
     WebDriverWait(browser, 10).until(lambda d: menu.is_displayed())
     assert menu.find_elements(By.CSS_SELECTOR, "a.dropdown-item")[0].is_displayed()

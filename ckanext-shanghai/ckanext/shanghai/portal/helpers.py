@@ -21,7 +21,7 @@ __all__ = [
     "sh_package_downloads", "sh_apps_using", "sh_products_of_app", "sh_harvest_health",
     "sh_api_examples", "sh_site_url", "sh_error_text", "sh_has_value", "sh_department_summary",
     "sh_optional_assets", "sh_page_meta", "sh_qr_svg", "sh_share_links",
-    "sh_asset_url", "sh_stat_chart", "sh_light_page",
+    "sh_asset_url", "sh_stat_chart", "sh_light_page", "sh_pager_symbol",
     "sh_quality_flags",
     "sh_map_tiles", "sh_table_maps", "sh_spatial_districts",
     "sh_quality_score", "sh_link_check", "sh_department_quality", "sh_department_broken_links",
@@ -308,6 +308,17 @@ def sh_light_page() -> dict | None:
     if view == "read" and blueprint in (tk.h.scheming_dataset_schemas() or {}) and blueprint != "harvest":
         return {"htmx": False}  # a data product or application: Bootstrap's menus only
     return _LIGHT_PAGES.get(endpoint)
+
+
+def sh_pager_symbol(direction: str):
+    """A pager's previous or next link text: CKAN's chevron and a name a
+    screen reader reads."""
+    from markupsafe import Markup, escape
+
+    icon, name = (("left", sh_t("上一页", "Previous page")) if direction == "previous"
+                  else ("right", sh_t("下一页", "Next page")))
+    return Markup(f'<i class="fa-solid fa-chevron-{icon}" aria-hidden="true"></i>'
+                  f'<span class="visually-hidden">{escape(name)}</span>')
 
 
 def sh_stat_chart(chart_id: str, figures: dict):
