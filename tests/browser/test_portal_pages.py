@@ -232,17 +232,64 @@ def test_a_data_application_links_its_products(portal, browser, screenshot):
 
 
 def test_statistics_page_draws_its_charts(portal, browser, screenshot):
+    stats = json.loads(urllib.request.urlopen(portal["base"] + "/statistics.json", timeout=30).read())
+    # The charts come drawn in the page as sent (no script needed to see them).
+    sent = urllib.request.urlopen(portal["base"] + "/statistics", timeout=60).read().decode()
+    departments = sent.split('id="sh-chart-departments"')[1].split("</figure>")[0]
+    assert departments.count("<rect") == min(20, len(stats["departments"]))
+    assert stats["departments"][0]["name"][:9] in departments
     open_page(browser, portal["base"] + "/statistics")
     WebDriverWait(browser, 30).until(
         lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-charts-ready") == "true")
     screenshot("statistics")
     for chart in ("departments", "domains", "open", "frequency", "freshness", "downloads"):
         svg = browser.find_elements(By.CSS_SELECTOR, f"#sh-chart-{chart} svg")
-        assert svg, chart
-    stats = json.loads(urllib.request.urlopen(portal["base"] + "/statistics.json", timeout=30).read())
+        assert svg and svg[0].size["height"] > 0, chart
+    # Pointing at a chart brings ECharts in, which redraws the charts with tooltips.
+    assert not browser.execute_script("return !!window.echarts")
+    chart = browser.find_element(By.ID, "sh-chart-domains")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", chart)
+    browser.execute_script("arguments[0].dispatchEvent(new PointerEvent('pointerover', {bubbles: true}))", chart)
+    WebDriverWait(browser, 60).until(
+        lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-charts-live") == "true")
+    assert browser.execute_script("return !!window.echarts")
+    for chart in ("departments", "domains", "open", "frequency", "freshness", "downloads"):
+        assert browser.find_elements(By.CSS_SELECTOR, f"#sh-chart-{chart} svg"), chart
     assert stats["figures"]["products"] == api(portal["base"], "package_search", rows=0)["count"]
     assert sum(d["value"] for d in stats["departments"]) == stats["figures"]["products"]
     assert any(f["frequency"] == "annual" and f["total"] > 0 for f in stats["freshness"])
+
+
+def test_pages_without_ckan_scripts_still_open_their_menus(portal, browser):
+    """Home, a product and a department load none of CKAN's JavaScript on a
+    phone's behalf; the menu button, a resource's menu and the phone's
+    search filters still open, and their icons still show."""
+    product = api(portal["base"], "package_search", q='title:"上海市养老机构"', rows=1)["results"][0]
+    browser.set_window_size(375, 800)
+    try:
+        open_page(browser, portal["base"] + "/")
+        assert not browser.execute_script("return !!(window.jQuery || window.ckan)")
+        toggler = browser.find_element(By.CSS_SELECTOR, ".navbar-toggler")
+        assert toggler.find_element(By.CSS_SELECTOR, ".fa-bars").size["width"] > 0
+        toggler.click()
+        WebDriverWait(browser, 10).until(lambda d: d.find_element(By.ID, "main-navigation-toggle").is_displayed())
+        assert toggler.get_attribute("aria-expanded") == "true"
+        open_page(browser, f"{portal['base']}/organization/{product['organization']['name']}")
+        show = browser.find_element(By.CSS_SELECTOR, ".show-filters")
+        browser.execute_script("arguments[0].click()", show)
+        WebDriverWait(browser, 10).until(lambda d: "filters-modal" in d.find_element(By.TAG_NAME, "body")
+                                         .get_attribute("class"))
+    finally:
+        browser.set_window_size(1280, 1000)
+    open_page(browser, f"{portal['base']}/{product['type']}/{product['name']}")
+    opener = next(b for b in browser.find_elements(By.CSS_SELECTOR, '.resource-item [data-bs-toggle="dropdown"]')
+                  if b.is_displayed())
+    browser.execute_script("arguments[0].click()", opener)
+    menu = opener.find_element(By.XPATH, "..").find_element(By.CSS_SELECTOR, ".dropdown-menu")
+    WebDriverWait(browser, 10).until(lambda d: menu.is_displayed())
+    assert menu.find_elements(By.CSS_SELECTOR, "a.dropdown-item")[0].is_displayed()
+    opener.send_keys("\ue00c")  # Escape
+    WebDriverWait(browser, 10).until(lambda d: not menu.is_displayed())
 
 
 @pytest.mark.parametrize("path", ["/", "/dataset/?q=养老", "/statistics", "/application/", "/api-guide",

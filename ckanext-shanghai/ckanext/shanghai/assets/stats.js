@@ -1,12 +1,14 @@
-/* Charts of the statistics page (Apache ECharts, vendored at install).
-   Each chart reads its data from the JSON in the page. ECharts is not on
-   the critical path: it is fetched once the page has loaded and a chart is
-   (nearly) in view, and the charts are drawn one per idle moment, so no
-   long task holds the page. */
+/* Charts of the statistics page. The server draws them as SVG
+   (portal/charts.py), so they show with the page and cost a phone no
+   script. Apache ECharts (vendored at install) redraws them with tooltips,
+   and only once a visitor points at, touches or tabs to a chart: it is
+   fetched then, and the charts are redrawn one per idle moment, so no long
+   task holds the page. */
 (function () {
   var holder = document.getElementById('sh-stats-data');
   if (!holder) { return; }
   var idle = window.requestIdleCallback || function (fn) { return setTimeout(fn, 1); };
+  document.body.setAttribute('data-charts-ready', 'true');
 
   function loadECharts(then) {
     if (window.echarts) { then(); return; }
@@ -17,25 +19,32 @@
     document.head.appendChild(script);
   }
 
-  function whenNearlyVisible(then) {
-    var first = document.querySelector('.sh-chart');
-    if (!first || !('IntersectionObserver' in window)) { then(); return; }
-    var observer = new IntersectionObserver(function (entries) {
-      if (entries.some(function (e) { return e.isIntersecting; })) { observer.disconnect(); then(); }
-    }, {rootMargin: '300px'});
-    observer.observe(first);
+  var started = false;
+  function enliven(event) {
+    if (started || !event.target.closest || !event.target.closest('.sh-chart')) { return; }
+    started = true;
+    ['pointerover', 'touchstart', 'focusin'].forEach(function (name) {
+      document.removeEventListener(name, enliven, true);
+    });
+    loadECharts(function () { drawAll(); });
   }
+  ['pointerover', 'touchstart', 'focusin'].forEach(function (name) {
+    document.addEventListener(name, enliven, {capture: true, passive: true});
+  });
 
-  function start() {
-    whenNearlyVisible(function () { loadECharts(function () { drawAll(); }); });
+  function live(id) {
+    var el = document.getElementById(id);
+    if (!el) { return null; }
+    el.innerHTML = '';
+    el.classList.add('sh-chart-live');
+    return el;
   }
-  if (document.readyState === 'complete') { start(); } else { window.addEventListener('load', start); }
 
   function drawAll() {
   var data = JSON.parse(holder.textContent);
   var labels = JSON.parse(document.getElementById('sh-stats-labels').textContent);
   function bar(id, items, horizontal) {
-    var el = document.getElementById(id);
+    var el = live(id);
     if (!el) { return; }
     var names = items.map(function (i) { return i.name; });
     var values = items.map(function (i) { return i.value; });
@@ -50,7 +59,7 @@
     window.addEventListener('resize', function () { chart.resize(); });
   }
   function pie(id, items) {
-    var el = document.getElementById(id);
+    var el = live(id);
     if (!el) { return; }
     var chart = echarts.init(el, null, {renderer: 'svg'});
     chart.setOption({tooltip: {trigger: 'item'}, series: [{type: 'pie', radius: ['35%', '65%'], data: items,
@@ -64,15 +73,15 @@
     function () { pie('sh-chart-frequency', data.update_frequency); },
     function () { bar('sh-chart-freshness', data.freshness.map(function (f) { return {name: f.label, value: f.share}; }), false); },
     downloads,
-    function () { if (data.scores) { bar('sh-chart-scores', data.scores.bins, false); } },
-    function () { document.body.setAttribute('data-charts-ready', 'true'); }
+    function () { if (data.scores && data.scores.bins) { bar('sh-chart-scores', data.scores.bins, false); } },
+    function () { document.body.setAttribute('data-charts-live', 'true'); }
   ];
   (function next() {
     var step = steps.shift();
     if (step) { step(); idle(next); }
   })();
   function downloads() {
-    var el = document.getElementById('sh-chart-downloads');
+    var el = live('sh-chart-downloads');
     if (!el) { return; }
     var chart = echarts.init(el, null, {renderer: 'svg'});
     chart.setOption({tooltip: {trigger: 'axis'}, grid: {left: 40, right: 20, bottom: 40, top: 20},

@@ -10,6 +10,7 @@ from flask import request
 
 from ckanext.shanghai import search
 from ckanext.shanghai.datastore import loader as datastore_loader
+from ckanext.shanghai.portal import charts
 from ckanext.shanghai.portal import downloads
 from ckanext.shanghai.portal import stats
 
@@ -20,7 +21,7 @@ __all__ = [
     "sh_package_downloads", "sh_apps_using", "sh_products_of_app", "sh_harvest_health",
     "sh_api_examples", "sh_site_url", "sh_error_text", "sh_has_value", "sh_department_summary",
     "sh_optional_assets", "sh_page_meta", "sh_qr_svg", "sh_share_links",
-    "sh_asset_url",
+    "sh_asset_url", "sh_stat_chart", "sh_light_page", "sh_pager_symbol",
     "sh_quality_flags",
     "sh_map_tiles", "sh_table_maps", "sh_spatial_districts",
     "sh_quality_score", "sh_link_check", "sh_department_quality", "sh_department_broken_links",
@@ -280,6 +281,68 @@ def sh_optional_assets() -> set[str]:
     if view in _FORM_VIEWS or request.method == "POST":
         needs.add("forms")
     return needs
+
+
+# Pages whose content uses none of CKAN's script modules get the portal's
+# few lines for the menu button and the filters instead of CKAN's quarter
+# megabyte of JavaScript (jQuery, its vendor bundle, Bootstrap, the modules)
+# and the icon font (the portal's stylesheet draws their icons, .sh-light):
+# the home and statistics pages, a data product's page (its resource menus
+# open with the portal's lines), and a department's page, whose search form
+# and facets need htmx alone (hx-boost, hx-trigger).
+_LIGHT_PAGES = {
+    "home.index": {"htmx": False},
+    "shanghai_portal.statistics": {"htmx": False},
+    "organization.read": {"htmx": True},
+}
+
+
+def sh_light_page() -> dict | None:
+    """What a page without CKAN's scripts still loads (``htmx``), or None
+    for a page that needs them all. Signed-in users get CKAN's scripts
+    everywhere (their pages carry editing controls)."""
+    if tk.current_user.is_authenticated:
+        return None
+    endpoint = request.endpoint or ""
+    blueprint, _, view = endpoint.rpartition(".")
+    if view == "read" and blueprint in (tk.h.scheming_dataset_schemas() or {}) and blueprint != "harvest":
+        return {"htmx": False}  # a data product or application: Bootstrap's menus only
+    return _LIGHT_PAGES.get(endpoint)
+
+
+def sh_pager_symbol(direction: str):
+    """A pager's previous or next link text: CKAN's chevron and a name a
+    screen reader reads."""
+    from markupsafe import Markup, escape
+
+    icon, name = (("left", sh_t("上一页", "Previous page")) if direction == "previous"
+                  else ("right", sh_t("下一页", "Next page")))
+    return Markup(f'<i class="fa-solid fa-chevron-{icon}" aria-hidden="true"></i>'
+                  f'<span class="visually-hidden">{escape(name)}</span>')
+
+
+def sh_stat_chart(chart_id: str, figures: dict):
+    """One chart of the statistics page as inline SVG (``portal/charts.py``)."""
+    from markupsafe import Markup
+
+    if chart_id == "sh-chart-departments":
+        svg = charts.bar_chart(figures["departments"][:20])
+    elif chart_id == "sh-chart-domains":
+        svg = charts.bar_chart(figures["domains"])
+    elif chart_id == "sh-chart-open":
+        svg = charts.bar_chart(figures["open_condition"])
+    elif chart_id == "sh-chart-frequency":
+        svg = charts.bar_chart(figures["update_frequency"])
+    elif chart_id == "sh-chart-freshness":
+        svg = charts.bar_chart([{"name": f["label"], "value": f["share"]} for f in figures["freshness"]])
+    elif chart_id == "sh-chart-downloads":
+        svg = charts.column_chart([{"name": d["day"][5:], "value": d["value"]} for d in figures["downloads"]],
+                                  unit=sh_t("下载", "downloads"))
+    elif chart_id == "sh-chart-scores" and figures.get("scores"):
+        svg = charts.bar_chart(figures["scores"]["bins"])
+    else:
+        svg = ""
+    return Markup(svg)
 
 
 def _absolute(language: str, keep_query: bool = False) -> str:
