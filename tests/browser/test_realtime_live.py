@@ -100,6 +100,7 @@ def test_the_simulated_car_park_product_updates_live_then_shows_the_interruption
     assert collection["coordinate_crs"] == "wgs84" and len(collection["features"]) == 626 * 4
     # The same table on the page's map: one point a car park.
     canvas = section.find_element(By.CSS_SELECTOR, "[data-sh-map]")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", canvas)  # it draws as a reader reaches it
     drawn = WebDriverWait(browser, 60).until(lambda d: canvas.get_attribute("data-points"))
     assert drawn == str(len(collection["features"]))
     assert len(canvas.find_elements(By.CSS_SELECTOR, "path.leaflet-interactive")) == len(collection["features"])

@@ -36,9 +36,11 @@ from ckan.tests import factories, helpers
 
 from portal_testing import ROOT, make_department, port_of, restart_service, start_streams
 
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("clean_db")]
-
 SECONDS = float(os.environ.get("SHANGHAI_SOAK_SECONDS", "120"))
+
+# The run itself lasts SECONDS; the checks after it and the services' restarts
+# get five minutes more than that, whatever the suite's per-test timeout.
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("clean_db"), pytest.mark.timeout(SECONDS + 300)]
 KEYS = 200
 SUBSCRIBERS = 3
 FIELDS = [{"id": "carpark_id", "type": "text"}, {"id": "observed_at", "type": "timestamp"},

@@ -3,7 +3,8 @@
    FeatureCollection to fetch, data-tiles the tile server's URL template
    (empty: no tiles), data-attribution its credit, data-label-field the
    property naming a point. The points draw whether or not a tile server
-   answers. Other pages reuse it: shanghaiMap.draw(element) draws one more
+   answers. A map draws once it comes within 200 px of the screen. Other
+   pages reuse it: shanghaiMap.draw(element) draws one more
    element, shanghaiMap.refresh(element) fetches its GeoJSON again (the
    real-time tables' latest values). */
 (function () {
@@ -105,8 +106,22 @@
   }
 
   window.shanghaiMap = {draw: draw, refresh: refresh};
+  // A map draws when it comes near the screen: hundreds of points drawn as
+  // the page loads hold up a phone's first paint for a map below the fold.
   function start() {
-    Array.prototype.forEach.call(document.querySelectorAll('[data-sh-map]'), draw);
+    var elements = document.querySelectorAll('[data-sh-map]');
+    if (!('IntersectionObserver' in window)) {
+      Array.prototype.forEach.call(elements, draw);
+      return;
+    }
+    var watcher = new IntersectionObserver(function (entries) {
+      entries.forEach(function (seen) {
+        if (!seen.isIntersecting) { return; }
+        watcher.unobserve(seen.target);
+        draw(seen.target);
+      });
+    }, {rootMargin: '200px 0px'});
+    Array.prototype.forEach.call(elements, function (el) { watcher.observe(el); });
   }
   if (document.readyState === 'loading') { document.addEventListener('DOMContentLoaded', start); } else { start(); }
 })();
