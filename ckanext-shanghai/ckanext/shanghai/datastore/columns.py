@@ -200,8 +200,21 @@ _SQL_DATETIME = (r"^(?!0000)[0-9]{4}(?:([-/.])(?:0?[1-9]|1[0-2])\1(?:0?[1-9]|[12
 TEMPORAL_TYPES = ("date", "timestamp")
 
 
+def _trimmed(column: str) -> str:
+    return f"nullif(btrim({column}, %(ws)s), '')"
+
+
+def _filled_sql(column: str) -> str:
+    """The cell when it holds more than white space, else NULL; a cell
+    starting with a letter, digit or CJK character is taken as it is
+    (trimming against the whole white-space set costs more than the rest
+    of the scan)."""
+    return (f"case when ascii({column}) between 33 and 132 or ascii({column}) > 12288 then {column} "
+            f"else {_trimmed(column)} end")
+
+
 def profile_query(table: str, columns: list[str], every_column: list[str],
-                  hints: list[int]) -> tuple[str, dict, Callable[[tuple], tuple[int, list[tuple[int, int]]]]]:
+                  hints: list[int]) -> tuple[str, dict, Callable[[tuple], tuple[int, int, list[tuple[int, int]]]]]:
     """One scan of ``table`` profiling ``columns`` (quoted SQL names) over
     the rows holding something in any of ``every_column``: for each column
     the types all its values fit, as ``ColumnProfile.possible`` would be,
@@ -211,13 +224,18 @@ def profile_query(table: str, columns: list[str], every_column: list[str],
     costs no pattern match.
 
     :returns: the SQL, its parameters, and a function turning the row it
-        returns into (rows, [(possible, non-empty count) per column]).
+        returns into (rows, rows holding nothing, [(possible, non-empty
+        count) per column]).
     """
     words = ", ".join(f"'{word}'" for word in TRUE_WORDS + FALSE_WORDS)
-    values = ", ".join(f"nullif(btrim({column}, %(ws)s), '') as v{index}"
-                       for index, column in enumerate(columns))
-    has_data = "btrim(concat({}), %(ws)s) <> ''".format(", ".join(every_column))
-    aggregates = ["count(*)"]
+    values = [(_trimmed(column) if bits else _filled_sql(column)) + f" as v{index}"
+              for index, (column, bits) in enumerate(zip(columns, hints))]
+    # Cells past the header count for whether a row holds anything, as in Python.
+    values += [_filled_sql(column) + f" as x{index}" for index, column in enumerate(every_column[len(columns):])]
+    has_data = "coalesce({}) is not null".format(", ".join(
+        [f"v{index}" for index in range(len(columns))]
+        + [f"x{index}" for index in range(len(every_column) - len(columns))]))
+    aggregates = [f"count(*) filter (where not ({has_data}))"]
     layout: list[list[int]] = []
     for index, bits in enumerate(hints):
         value = f"v{index}"
@@ -241,12 +259,12 @@ def profile_query(table: str, columns: list[str], every_column: list[str],
                 aggregates.append(f"bool_and(strpos({value}, ':') = 0)")  # no time of day
                 checks.append(_DATE)
         layout.append(checks)
-    sql = (f"select {', '.join(aggregates)} from "
-           f"(select {values} from {table} where {has_data} offset 0) cells")
+    sql = (f"select count(*), {', '.join(aggregates)} from "
+           f"(select {', '.join(values)} from {table} offset 0) cells")
     parameters = {"ws": WHITESPACE, "numeric": _SQL_NUMERIC, "datetime": _SQL_DATETIME}
 
-    def read(row: tuple) -> tuple[int, list[tuple[int, int]]]:
-        position = 1
+    def read(row: tuple) -> tuple[int, int, list[tuple[int, int]]]:
+        position = 2
         found = []
         for checks in layout:
             filled = row[position]
@@ -263,6 +281,6 @@ def profile_query(table: str, columns: list[str], every_column: list[str],
             if passed.get(_TIMESTAMP):
                 possible |= _TIMESTAMP | (_DATE if passed.get(_DATE) else 0)
             found.append((possible, filled))
-        return row[0], found
+        return row[0] - row[1], row[1], found
 
     return sql, parameters, read

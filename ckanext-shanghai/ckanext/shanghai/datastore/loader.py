@@ -248,8 +248,11 @@ def _set_status(resource_id: str, state: str, value: dict | None = None,
 
 
 def load_status(resource_id: str) -> dict | None:
-    """{state, rows, encoding, dictionary, coordinates, extent, error_zh,
-    error_en, last_updated} or None; ``coordinates`` names the coordinate
+    """{state, rows, encoding, dictionary, coordinates, extent, path,
+    error_zh, error_en, last_updated} or None; ``path`` says how the file
+    was read (``copy``: its text straight into COPY; ``reader``: row by
+    row in Python, for workbooks and files COPY would read otherwise);
+    ``coordinates`` names the coordinate
     columns found (see ``coordinates.detect_columns``), ``extent`` is their
     box ``[west, south, east, north]`` as stored (the declared system)."""
     try:
@@ -261,8 +264,8 @@ def load_status(resource_id: str) -> dict | None:
     error = json.loads(task["error"]) if task.get("error") else {}
     return {"state": task["state"], "rows": value.get("rows"), "encoding": value.get("encoding"),
             "dictionary": value.get("dictionary") or [], "coordinates": value.get("coordinates"),
-            "extent": value.get("extent"), "error_zh": error.get("zh"), "error_en": error.get("en"),
-            "last_updated": task.get("last_updated")}
+            "extent": value.get("extent"), "path": value.get("path"), "error_zh": error.get("zh"),
+            "error_en": error.get("en"), "last_updated": task.get("last_updated")}
 
 
 # --------------------------------------------------------------------------
@@ -353,6 +356,8 @@ class _Staged:
     # among the staged ones.
     width: int
     unfiltered: bool = False
+    # "copy": the file's text went straight to COPY; "reader": rows read in Python.
+    path: str = "reader"
 
     @property
     def dictionary(self) -> list[dict]:
@@ -369,6 +374,9 @@ class _CopyFeed:
 
     def __init__(self, first: bytes, rest: Iterator[bytes], delimiter: str):
         self._chunks = self._checked(itertools.chain([first], rest), delimiter)
+        # What stopped the COPY from this side (psycopg2 reports it as a
+        # cancelled query): _NotFast, or the reader's refusal of the file.
+        self.error: BaseException | None = None
 
     @staticmethod
     def _checked(chunks: Iterator[bytes], delimiter: str) -> Iterator[bytes]:
@@ -391,7 +399,11 @@ class _CopyFeed:
                 held += chunk
 
     def read(self, size: int = -1) -> bytes:
-        return next(self._chunks, b"")
+        try:
+            return next(self._chunks, b"")
+        except BaseException as error:
+            self.error = error
+            raise
 
 
 def _create_staging(cursor, width: int) -> list[str]:
@@ -461,14 +473,18 @@ def _stage_fast(cursor, stream: BinaryIO, max_bytes: int) -> _Staged | None:
     try:
         cursor.copy_expert(f"copy sh_load_text from stdin with (format csv, delimiter "
                            f"{_COPY_DELIMITERS[delimiter]}, encoding 'UTF8')", feed, size=1 << 20)
-    except (_NotFast, psycopg2.DataError):
+    except (_NotFast, psycopg2.Error) as error:
         cursor.connection.rollback()
+        if feed.error is not None and not isinstance(feed.error, _NotFast):
+            raise feed.error from None  # the file refused (too large, undecodable)
+        if feed.error is None and not isinstance(error, (_NotFast, psycopg2.DataError)):
+            raise
         return None
     columns = staging[:len(names)]
     sql, parameters, read = column_types.profile_query(
         "sh_load_text", columns, staging, [profile.possible for profile in profiles])
     cursor.execute(sql, parameters)
-    row_count, found = read(cursor.fetchone())
+    row_count, blank, found = read(cursor.fetchone())
     for column, profile, (possible, non_empty) in zip(columns, profiles, found):
         profile.possible = possible
         profile.empty_count = row_count - non_empty
@@ -477,7 +493,7 @@ def _stage_fast(cursor, stream: BinaryIO, max_bytes: int) -> _Staged | None:
                            f"from sh_load_text) cells where value is not null order by ctid limit 1",
                            (column_types.WHITESPACE,))
             profile.example = cursor.fetchone()[0][:200]
-    return _Staged(names, text.encoding, profiles, row_count, width, unfiltered=True)
+    return _Staged(names, text.encoding, profiles, row_count, width, unfiltered=bool(blank), path="copy")
 
 
 def _stage_table(cursor, table: Table) -> _Staged:
@@ -688,6 +704,7 @@ def load_resource(resource_id: str) -> dict:
             log.exception("could not find the extent of %s", resource_id)
     _set_status(resource_id, "complete", {"rows": table.row_count, "encoding": table.encoding,
                                           "columns": len(table.headers), "dictionary": table.dictionary,
+                                          "path": table.path,
                                           "coordinates": found, "extent": extent})
     log.info("DataStore: loaded %s rows of %s (%s)", table.row_count, resource_id, table.encoding)
     if extent:
