@@ -636,8 +636,8 @@ def _load_file(resource_id: str, stream: BinaryIO, max_bytes: int) -> _Staged:
             connection.rollback()
             detail = (error.pgerror or str(error)).strip()[:160]
             raise LoadError(f"数据库拒绝了该表：{detail}", f"The DataStore refused the table: {detail}") from None
-        connection.commit()
-        cursor.execute(f"analyze {_quoted(resource_id)}")
+        # No ANALYZE: building the index has recorded the row count, and
+        # autovacuum gathers the column statistics within a minute.
         connection.commit()
         return staged
     except BaseException:
