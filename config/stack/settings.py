@@ -46,6 +46,8 @@ def datastore_options(profile: Profile, database_url: str, values: dict) -> list
         f"ckan.datastore.read_url = {os.environ.get('DATASTORE_READ_URL', read)}",
         "ckan.datastore.sqlsearch.enabled = false",
         "ckan.datastore.default_fts_lang = simple",
+        # GIN builds a loaded table's full-text index about three times as fast as GiST (CKAN's default).
+        "ckan.datastore.default_fts_index_method = gin",
         "ckanext.dcat.base_uri = " + f"http://127.0.0.1:{profile.web_port}",
     ]
 

@@ -1,15 +1,20 @@
 """Typed tables on the real stack: a real table loads with integer, numeric
 and date columns, so datastore_search filters ``beds > 200`` and sorts by
 number; its data dictionary (name, type, example, empty count) is in the
-API and on the resource page; reloading a file that cannot be read leaves
-the table that was there."""
+API and on the resource page; reloading a file that cannot be read, or a
+load that fails in the database, leaves the table that was there. A CSV's
+text goes straight to PostgreSQL's COPY and its types come from one SQL
+scan; every real table reads the same that way as through the row reader,
+and a file COPY would read otherwise goes the reader's way."""
 import io
 
 import pytest
 from werkzeug.datastructures import FileStorage
 
+import ckan.plugins.toolkit as tk
 from ckan.tests import factories, helpers
 
+from ckanext.shanghai import compat
 from ckanext.shanghai.datastore import loader as datastore_loader
 from data_files import TABLES
 from portal_testing import make_department, site_context
@@ -91,3 +96,97 @@ class TestTypedTables:
         status = datastore_loader.load_resource(resource["id"])
         assert status["state"] == "error" and "不是表格文件" in status["error_zh"]
         assert search(resource["id"])["total"] == 626
+
+    def test_a_load_failing_in_the_database_leaves_the_previous_rows_readable(self, dataset, monkeypatch):
+        resource = upload(dataset, ELDERLY.read_bytes(), "elderly.csv")
+        datastore_loader.load_resource(resource["id"])
+        helpers.call_action("resource_patch", context=site_context(), id=resource["id"],
+                            upload=FileStorage(io.BytesIO("名称,床位数\n甲,12\n".encode("utf-8")),
+                                               filename="elderly.csv"))
+        # The new table is filled, the previous table's indexes renamed aside,
+        # then building the new indexes fails.
+        monkeypatch.setattr(compat, "datastore_fts_index_sql",
+                            lambda *args: ["create index sh_broken on sh_no_such_table (x)"])
+        status = datastore_loader.load_resource(resource["id"])
+        assert status["state"] == "error" and "数据库拒绝了该表" in status["error_zh"]
+        assert search(resource["id"])["total"] == 626
+        assert search(resource["id"], q="上海大场长乐养老院")["total"] >= 1
+        assert search(resource["id"], filters={"beds": {"gt": 200}})["total"] > 0
+
+        monkeypatch.undo()
+        status = datastore_loader.load_resource(resource["id"])
+        assert status["state"] == "complete" and status["rows"] == 1
+        assert search(resource["id"])["records"][0]["床位数"] == 12
+
+
+CSV_TABLES = sorted(path for path in TABLES.glob("*.csv"))
+
+
+@pytest.mark.usefixtures("with_plugins")
+@pytest.mark.parametrize("path", CSV_TABLES, ids=[path.name for path in CSV_TABLES])
+def test_every_real_table_reads_the_same_through_copy_as_through_the_reader(dataset, path):
+    resource = upload(dataset, path.read_bytes(), path.name)
+    status = datastore_loader.load_resource(resource["id"])
+    with datastore_loader.read_table(io.BytesIO(path.read_bytes())) as table:
+        assert status["state"] == "complete" and status["path"] == "copy"
+        assert status["dictionary"] == table.dictionary
+        assert (status["rows"], status["encoding"]) == (table.row_count, table.encoding)
+        loaded = search(resource["id"], limit=table.row_count, sort="_id")["records"]
+        rows = list(table.rows())
+    text = {"text"}
+    for record, row in zip(loaded, rows):
+        for entry, cell in zip(table.dictionary, row):
+            if entry["type"] in text:
+                assert (record[entry["name"]] or "") == cell
+            elif not cell.strip():
+                assert record[entry["name"]] is None
+
+
+@pytest.mark.usefixtures("with_plugins")
+def test_rows_copy_would_read_otherwise_go_the_readers_way(dataset):
+    # A quote inside an unquoted cell (COPY would open a quoted cell there),
+    # a short row and a blank line: read as a spreadsheet reads them.
+    data = ('机构名称,床位数,备注\n'
+            '上海"长乐"养老院,326,民建民营\n'
+            '上海宝山区大场镇敬老院,140\n'
+            '\n'
+            '上海信养养老服务有限公司,247,"民办, 公助"\n').encode("gbk")
+    resource = upload(dataset, data, "beds.csv")
+    status = datastore_loader.load_resource(resource["id"])
+    assert status["state"] == "complete" and status["path"] == "reader" and status["rows"] == 3
+    records = search(resource["id"], sort="床位数 desc")["records"]
+    assert [(row["机构名称"], row["床位数"], row["备注"]) for row in records] == [
+        ('上海"长乐"养老院', 326, "民建民营"),
+        ("上海信养养老服务有限公司", 247, "民办, 公助"),
+        ("上海宝山区大场镇敬老院", 140, None)]
+
+
+@pytest.mark.usefixtures("with_plugins")
+def test_a_late_value_that_fits_no_type_makes_its_column_text_through_copy(dataset):
+    rows = "".join(f"{n},{n * 1.5},2024-01-{n % 28 + 1:02d},0{n % 9 + 1}\n" for n in range(30_000))
+    data = ("序号,金额,日期,代码\n" + rows + "待定,约 3 万,2024-02-30,09\n").encode("utf-8")
+    resource = upload(dataset, data, "late.csv")
+    status = datastore_loader.load_resource(resource["id"])
+    assert status["state"] == "complete" and status["path"] == "copy" and status["rows"] == 30_001
+    assert [entry["type"] for entry in status["dictionary"]] == ["text", "text", "text", "text"]
+    # Full-width digits are not digits PostgreSQL casts: that column stays text.
+    rows = "".join(f"{n},{n * 1.5},2024-01-{n % 28 + 1:02d},１{n % 9}\n" for n in range(30_000))
+    data = ("序号,金额,日期,全角\n" + rows).encode("utf-8")
+    helpers.call_action("resource_patch", context=site_context(), id=resource["id"],
+                        upload=FileStorage(io.BytesIO(data), filename="late.csv"))
+    status = datastore_loader.load_resource(resource["id"])
+    assert [entry["type"] for entry in status["dictionary"]] == ["integer", "numeric", "date", "text"]
+    assert float(search(resource["id"], filters={"序号": {"gte": 29_999}})["records"][0]["金额"]) == 29_999 * 1.5
+
+
+@pytest.mark.usefixtures("with_plugins")
+def test_bytes_deep_in_a_file_that_do_not_decode_stop_the_load_with_a_clear_error(dataset):
+    # UTF-8 for its first megabytes, then a byte no UTF-8 text holds: the
+    # COPY is under way when the decoder finds it.
+    data = "名称,床位数\n".encode("utf-8") + "上海某养老院,12\n".encode("utf-8") * 200_000 + b"\xff\xfe,3\n"
+    resource = upload(dataset, data, "beds.csv")
+    status = datastore_loader.load_resource(resource["id"])
+    assert status["state"] == "error"
+    assert "编码" in status["error_zh"] and "encoding" in status["error_en"]
+    with pytest.raises(tk.ObjectNotFound):
+        search(resource["id"])

@@ -59,6 +59,7 @@ def test_one_odd_value_at_the_end_of_a_long_column_makes_it_text_not_a_failure()
 
 @pytest.mark.parametrize("values, expected", [
     (["0101", "0202"], "text"),              # leading zeros are part of a code
+    (["１２３", "４５"], "text"),             # full-width digits: PostgreSQL casts none
     (["1", "-2", "+3"], "integer"),
     (["1,234", "5"], "integer"),             # thousands separators
     (["1.5", "2"], "numeric"),

@@ -31,6 +31,7 @@ __all__ = [
     "activity",
     "api_token_id",
     "authenticated_by_token",
+    "datastore_fts_index_sql",
 ]
 
 
@@ -92,6 +93,10 @@ INTERNALS: tuple[Internal, ...] = (
     Internal("ckan", "2.12", "ckan.lib.api_token:decode", ("encoded", "kwargs"),
              "a developer key's id (the jti of its API token), to count its rate limit and usage "
              "(api_token_id)"),
+    Internal("ckan", "2.12", "ckanext.datastore.backend.postgres:_build_fts_indexes",
+             ("data_dict", "sql_index_str_method", "fields"),
+             "the DataStore loader gives a table built under another name the full-text indexes "
+             "datastore_create would, with the same names (datastore_fts_index_sql)"),
     Internal("flask", "3.", "flask:Flask.error_handler_spec", None,
              "the bilingual 500 page keeps the handler registered before it (earlier_error_handler)",
              instance=("compat_check",)),
@@ -309,3 +314,21 @@ def authenticated_by_token() -> bool:
     from ckan.common import current_user
 
     return bool(g.get("login_via_auth_header")) and bool(current_user.is_authenticated)
+
+
+# --- the DataStore loader: CKAN's full-text indexes on a table built aside ------------
+
+
+def datastore_fts_index_sql(resource_id: str, table: str, fields: list[dict[str, Any]]) -> list[str]:
+    """The CREATE INDEX statements datastore_create runs for a resource's
+    full-text search (names, method and expressions as CKAN makes them for
+    ``resource_id``), on ``table``: the resource's new table, built under
+    another name and renamed to ``resource_id`` once filled.
+
+    :param fields: the table's columns as ``{"id", "type"}`` (PostgreSQL types)
+    """
+    from ckanext.datastore.backend import postgres
+
+    template = "CREATE {unique} INDEX \"{name}\" ON " + postgres.identifier(table) + " USING {method}({fields})"
+    statements, _not_indexed = postgres._build_fts_indexes({"resource_id": resource_id}, template, fields)
+    return statements

@@ -14,9 +14,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from typing import Callable
 
 __all__ = ["TYPES", "PG_TYPES", "ColumnProfile", "find_header", "is_generated_label", "cast_sql",
-           "infer_value_types"]
+           "infer_value_types", "profile_query", "TEMPORAL_TYPES"]
 
 # In order of preference: a column fitting several takes the first.
 TYPES = ("boolean", "integer", "numeric", "date", "timestamp", "text")
@@ -32,11 +33,12 @@ _BIT_TYPES = ((_BOOLEAN, "boolean"), (_INTEGER, "integer"), (_NUMERIC, "numeric"
 TRUE_WORDS = ("true", "yes", "是")
 FALSE_WORDS = ("false", "no", "否")
 _BOOLEAN_WORDS = frozenset(TRUE_WORDS + FALSE_WORDS)
-# At most 18 digits: always within int8 (9,223,372,036,854,775,807).
-_INTEGER_RE = re.compile(r"[+-]?(?:0|[1-9]\d{0,17}|[1-9]\d{0,2}(?:,\d{3}){1,5})\Z")
-_NUMERIC_RE = re.compile(r"[+-]?(?:(?:0|[1-9]\d*|[1-9]\d{0,2}(?:,\d{3})+)(?:\.\d+)?|\.\d+)\Z")
-_DATE_RE = re.compile(r"(\d{4})(?:([-/.])(\d{1,2})\2(\d{1,2})|年(\d{1,2})月(\d{1,2})日)")
-_TIME_RE = re.compile(r"[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d{1,6})?)?\Z")
+# At most 18 digits: always within int8 (9,223,372,036,854,775,807). ASCII
+# digits only: PostgreSQL casts no other, so full-width ０１２ stays text.
+_INTEGER_RE = re.compile(r"[+-]?(?:0|[1-9]\d{0,17}|[1-9]\d{0,2}(?:,\d{3}){1,5})\Z", re.ASCII)
+_NUMERIC_RE = re.compile(r"[+-]?(?:(?:0|[1-9]\d*|[1-9]\d{0,2}(?:,\d{3})+)(?:\.\d+)?|\.\d+)\Z", re.ASCII)
+_DATE_RE = re.compile(r"(\d{4})(?:([-/.])(\d{1,2})\2(\d{1,2})|年(\d{1,2})月(\d{1,2})日)", re.ASCII)
+_TIME_RE = re.compile(r"[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d{1,6})?)?\Z", re.ASCII)
 _NUMERIC_DIGITS = 30  # beyond this a "number" is an identifier; keep it as written
 
 # Generated column labels a spreadsheet or pandas writes when a file had no
@@ -178,3 +180,107 @@ def find_header(rows: list[list[str]]) -> int:
             continue
         return index
     return 0
+
+
+# --------------------------------------------------------------------------
+# The same inference as one SQL scan of a table of text columns (the
+# loader's staging table, filled by COPY): what ``infer_value_types`` checks,
+# as PostgreSQL regular expressions and string functions.
+
+# What str.strip() strips: the same cells are empty in Python and in SQL.
+WHITESPACE = "".join(chr(code) for code in range(0x3001) if chr(code).isspace())
+_SQL_NUMERIC = r"^[+-]?(?:(?:0|[1-9][0-9]*|[1-9][0-9]{0,2}(?:,[0-9]{3})+)(?:\.[0-9]+)?|\.[0-9]+)$"
+# Year first, a real month and day number, an optional time of day. A day
+# the month lacks (2023-02-30) passes here and fails the cast (see
+# ``TEMPORAL_TYPES``), which makes its column text as in Python.
+_SQL_DATETIME = (r"^(?!0000)[0-9]{4}(?:([-/.])(?:0?[1-9]|1[0-2])\1(?:0?[1-9]|[12][0-9]|3[01])"
+                 r"|年(?:0?[1-9]|1[0-2])月(?:0?[1-9]|[12][0-9]|3[01])日)"
+                 r"(?:[ T](?:[01]?[0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,6})?)?)?$")
+# The types whose every value the scan's pattern does not fully check.
+TEMPORAL_TYPES = ("date", "timestamp")
+
+
+def _trimmed(column: str) -> str:
+    return f"nullif(btrim({column}, %(ws)s), '')"
+
+
+def _filled_sql(column: str) -> str:
+    """The cell when it holds more than white space, else NULL; a cell
+    starting with a letter, digit or CJK character is taken as it is
+    (trimming against the whole white-space set costs more than the rest
+    of the scan)."""
+    return (f"case when ascii({column}) between 33 and 132 or ascii({column}) > 12288 then {column} "
+            f"else {_trimmed(column)} end")
+
+
+def profile_query(table: str, columns: list[str], every_column: list[str],
+                  hints: list[int]) -> tuple[str, dict, Callable[[tuple], tuple[int, int, list[tuple[int, int]]]]]:
+    """One scan of ``table`` profiling ``columns`` (quoted SQL names) over
+    the rows holding something in any of ``every_column``: for each column
+    the types all its values fit, as ``ColumnProfile.possible`` would be,
+    and its count of non-empty values. ``hints`` are the types each column
+    can still have (a ``possible`` from rows already profiled; 0 leaves
+    only the empty count to find), so a column already known to be text
+    costs no pattern match.
+
+    :returns: the SQL, its parameters, and a function turning the row it
+        returns into (rows, rows holding nothing, [(possible, non-empty
+        count) per column]).
+    """
+    words = ", ".join(f"'{word}'" for word in TRUE_WORDS + FALSE_WORDS)
+    values = [(_trimmed(column) if bits else _filled_sql(column)) + f" as v{index}"
+              for index, (column, bits) in enumerate(zip(columns, hints))]
+    # Cells past the header count for whether a row holds anything, as in Python.
+    values += [_filled_sql(column) + f" as x{index}" for index, column in enumerate(every_column[len(columns):])]
+    has_data = "coalesce({}) is not null".format(", ".join(
+        [f"v{index}" for index in range(len(columns))]
+        + [f"x{index}" for index in range(len(every_column) - len(columns))]))
+    aggregates = [f"count(*) filter (where not ({has_data}))"]
+    layout: list[list[int]] = []
+    for index, bits in enumerate(hints):
+        value = f"v{index}"
+        aggregates.append(f"count({value})")
+        checks = []
+        if bits & _BOOLEAN:
+            aggregates.append(f"bool_and(lower({value}) in ({words}))")
+            checks.append(_BOOLEAN)
+        if bits & (_INTEGER | _NUMERIC):
+            aggregates.append(f"bool_and({value} ~ %(numeric)s and length({value}) <= {_NUMERIC_DIGITS})")
+            checks.append(_NUMERIC)
+            if bits & _INTEGER:
+                # A number without a point and with at most 18 digits is an integer.
+                aggregates.append(f"bool_and(strpos({value}, '.') = 0 and "
+                                  f"length(translate({value}, '+-,', '')) <= 18)")
+                checks.append(_INTEGER)
+        if bits & (_DATE | _TIMESTAMP):
+            aggregates.append(f"bool_and({value} ~ %(datetime)s)")
+            checks.append(_TIMESTAMP)
+            if bits & _DATE:
+                aggregates.append(f"bool_and(strpos({value}, ':') = 0)")  # no time of day
+                checks.append(_DATE)
+        layout.append(checks)
+    sql = (f"select count(*), {', '.join(aggregates)} from "
+           f"(select {', '.join(values)} from {table} offset 0) cells")
+    parameters = {"ws": WHITESPACE, "numeric": _SQL_NUMERIC, "datetime": _SQL_DATETIME}
+
+    def read(row: tuple) -> tuple[int, int, list[tuple[int, int]]]:
+        position = 2
+        found = []
+        for checks in layout:
+            filled = row[position]
+            position += 1
+            passed = {}
+            for check in checks:
+                passed[check] = bool(row[position])
+                position += 1
+            possible = 0
+            if passed.get(_BOOLEAN):
+                possible |= _BOOLEAN
+            if passed.get(_NUMERIC):
+                possible |= _NUMERIC | (_INTEGER if passed.get(_INTEGER) else 0)
+            if passed.get(_TIMESTAMP):
+                possible |= _TIMESTAMP | (_DATE if passed.get(_DATE) else 0)
+            found.append((possible, filled))
+        return row[0] - row[1], row[1], found
+
+    return sql, parameters, read

@@ -33,6 +33,7 @@ import itertools
 import json
 import logging
 import os
+import re
 import tempfile
 from typing import IO, BinaryIO, Iterator
 
@@ -187,10 +188,7 @@ def read_table(stream: BinaryIO, *, max_bytes: int = MAX_BYTES) -> Table:
     :param stream: the file, opened in binary mode (seekable).
     :param max_bytes: refuse the file once more bytes than this are read.
     """
-    head = stream.read(_HEAD_BYTES)
-    stream.seek(0)
-    if b"\x00" in head and not head.startswith(_WORKBOOK_MAGIC):
-        raise _not_a_table()
+    _check_head(stream)
     spool = tempfile.TemporaryFile("w+", encoding="utf-8", newline="", prefix="datastore-")
     try:
         rows = readers.iter_rows(stream, "csv", max_bytes=max_bytes, strict=False)
@@ -250,8 +248,11 @@ def _set_status(resource_id: str, state: str, value: dict | None = None,
 
 
 def load_status(resource_id: str) -> dict | None:
-    """{state, rows, encoding, dictionary, coordinates, extent, error_zh,
-    error_en, last_updated} or None; ``coordinates`` names the coordinate
+    """{state, rows, encoding, dictionary, coordinates, extent, path,
+    error_zh, error_en, last_updated} or None; ``path`` says how the file
+    was read (``copy``: its text straight into COPY; ``reader``: row by
+    row in Python, for workbooks and files COPY would read otherwise);
+    ``coordinates`` names the coordinate
     columns found (see ``coordinates.detect_columns``), ``extent`` is their
     box ``[west, south, east, north]`` as stored (the declared system)."""
     try:
@@ -263,8 +264,8 @@ def load_status(resource_id: str) -> dict | None:
     error = json.loads(task["error"]) if task.get("error") else {}
     return {"state": task["state"], "rows": value.get("rows"), "encoding": value.get("encoding"),
             "dictionary": value.get("dictionary") or [], "coordinates": value.get("coordinates"),
-            "extent": value.get("extent"), "error_zh": error.get("zh"), "error_en": error.get("en"),
-            "last_updated": task.get("last_updated")}
+            "extent": value.get("extent"), "path": value.get("path"), "error_zh": error.get("zh"),
+            "error_en": error.get("en"), "last_updated": task.get("last_updated")}
 
 
 # --------------------------------------------------------------------------
@@ -311,97 +312,367 @@ def _batches(rows: Iterator[list[str]], size: int) -> Iterator[list[list[str]]]:
         yield batch
 
 
-def _drop_table(context: dict, resource_id: str) -> None:
-    try:
-        tk.get_action("datastore_delete")(dict(context), {"resource_id": resource_id, "force": True})
-    except tk.ObjectNotFound:
-        pass
-
-
 def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _fields(table: Table) -> list[dict]:
+# --------------------------------------------------------------------------
+# Staging: the rows as text in a temporary table, by one of two ways.
+#
+# The fast way hands the file's text (transcoded to UTF-8 a megabyte at a
+# time) straight to PostgreSQL's COPY: Python reads only the head of the
+# file (delimiter, title rows, header, a first look at the types) and never
+# splits a row. Types are then found by one SQL scan of the staged text
+# (``columns.profile_query``). A file COPY would read differently from the
+# reader, or cannot read (an Excel workbook, rows of uneven width, blank
+# lines, a quote inside an unquoted cell, a NUL byte), goes the reader's
+# way instead: rows read and profiled in Python (``read_table``), spooled,
+# then COPYed. Both end in the same typed table.
+
+# The head read in Python: the header is looked for in it, and its rows
+# rule out types before the SQL scan, so that a column already seen to be
+# text costs no pattern matching there.
+HEAD_BYTES = 256 * 1024
+HEAD_ROWS = 2000
+_COPY_DELIMITERS = {",": "','", "\t": "E'\\t'", ";": "';'", "|": "'|'"}
+
+
+class _NotFast(Exception):
+    """The text is one COPY would read differently from the reader (or not
+    at all): it is loaded the reader's way."""
+
+
+@dataclasses.dataclass
+class _Staged:
+    """Rows staged as text in ``sh_load_text`` (columns c0, c1 ...; the
+    first ``len(profiles)`` are the table's), with what is known of them."""
+
+    headers: list[str]
+    encoding: str
+    profiles: list[column_types.ColumnProfile]
+    row_count: int
+    # The staging table's columns (more than the table's when rows carry
+    # cells past the header), and whether rows holding nothing are still
+    # among the staged ones.
+    width: int
+    unfiltered: bool = False
+    # "copy": the file's text went straight to COPY; "reader": rows read in Python.
+    path: str = "reader"
+
+    @property
+    def dictionary(self) -> list[dict]:
+        return [profile.as_dict() for profile in self.profiles]
+
+
+class _CopyFeed:
+    """The rows under the header as COPY reads them (UTF-8 bytes, a chunk a
+    ``read``). It stops the COPY with ``_NotFast`` where PostgreSQL would part
+    from the reader: a NUL byte, a quote inside an unquoted cell (the reader
+    keeps it as text, COPY would open a quoted cell there), a backslash and a
+    point (``\.`` alone on a line ends COPY's data). Line ends at the very
+    end are left out (COPY takes a blank line for a row)."""
+
+    def __init__(self, first: bytes, rest: Iterator[bytes], delimiter: str):
+        self._chunks = self._checked(itertools.chain([first], rest), delimiter)
+        # What stopped the COPY from this side (psycopg2 reports it as a
+        # cancelled query): _NotFast, or the reader's refusal of the file.
+        self.error: BaseException | None = None
+
+    @staticmethod
+    def _checked(chunks: Iterator[bytes], delimiter: str) -> Iterator[bytes]:
+        cell = re.escape(delimiter).encode()
+        stray_quote = re.compile(rb'[^' + cell + rb'\r\n"]"[^' + cell + rb'\r\n"]')
+        tail = b""  # the end of the chunk before: a pattern may straddle two
+        held = b""  # line ends not yet known to be followed by more text
+        for chunk in chunks:
+            if not chunk:
+                continue
+            probe = tail + chunk
+            if b"\x00" in chunk or b"\\." in probe or (b'"' in probe and stray_quote.search(probe)):
+                raise _NotFast
+            tail = chunk[-2:]
+            body = chunk.rstrip(b"\r\n")
+            if body:
+                yield held + body
+                held = chunk[len(body):]
+            else:
+                held += chunk
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return next(self._chunks, b"")
+        except BaseException as error:
+            self.error = error
+            raise
+
+
+def _create_staging(cursor, width: int) -> list[str]:
+    staging = [f"c{index}" for index in range(width)]
+    cursor.execute("create temporary table sh_load_text ({}) on commit drop".format(
+        ", ".join(f"{column} text" for column in staging)))
+    return staging
+
+
+def _check_head(stream: BinaryIO) -> None:
+    head = stream.read(_HEAD_BYTES)
+    stream.seek(0)
+    if b"\x00" in head and not head.startswith(_WORKBOOK_MAGIC):
+        raise _not_a_table()
+
+
+def _stage_fast(cursor, stream: BinaryIO, max_bytes: int) -> _Staged | None:
+    """Stage a CSV file's rows by COPY of its text; None (and the
+    transaction rolled back) when it must go the reader's way."""
+    import psycopg2
+
+    text = readers.utf8_text(stream, max_bytes=max_bytes)
+    if text is None:
+        return None  # an Excel workbook
+    chunks = text.chunks()
+    head = bytearray()
+    complete = True
+    for chunk in chunks:
+        head += chunk
+        if len(head) >= HEAD_BYTES:
+            complete = False
+            break
+    head_text = head.decode("utf-8")  # the chunks are whole characters
+    parsed = head_text
+    if not complete:
+        cut = head_text.rfind("\n") + 1 or head_text.rfind("\r") + 1
+        if not cut:
+            return None  # a line longer than the head
+        parsed = head_text[:cut]
+    delimiter, rows = readers.head_rows(parsed, limit=HEAD_ROWS)
+    if not complete and len(rows) > 1:
+        rows.pop()  # it may be cut short by the end of the head
+    if delimiter not in _COPY_DELIMITERS:
+        return None
+    filled = [(cells, end) for cells, end in rows if _filled(cells)]
+    if not filled:
+        if complete:
+            raise LoadError("文件中没有数据行", "The file holds no rows")
+        return None
+    at = column_types.find_header([cells for cells, _end in filled[:column_types.HEADER_SEARCH_ROWS]])
+    raw_header, data_start = filled[at]
+    header = list(raw_header)
+    while header and not header[-1].strip():
+        header.pop()
+    if not header:
+        raise LoadError("第一行没有列名", "The first row holds no column names")
+    names = _column_names(header)
+    data_rows = [cells for cells, end in rows if end > data_start and _filled(cells)]
+    width = max([len(raw_header)] + [len(cells) for cells in data_rows])
+    profiles = [column_types.ColumnProfile(name) for name in names]
+    padded = [(cells + [""] * len(names))[:len(names)] for cells in data_rows]
+    for profile, cells in zip(profiles, zip(*padded)):
+        profile.add_column(list(cells))
+
+    staging = _create_staging(cursor, width)
+    feed = _CopyFeed(head_text[data_start:].encode("utf-8"), chunks, delimiter)
+    try:
+        cursor.copy_expert(f"copy sh_load_text from stdin with (format csv, delimiter "
+                           f"{_COPY_DELIMITERS[delimiter]}, encoding 'UTF8')", feed, size=1 << 20)
+    except (_NotFast, psycopg2.Error) as error:
+        cursor.connection.rollback()
+        if feed.error is not None and not isinstance(feed.error, _NotFast):
+            raise feed.error from None  # the file refused (too large, undecodable)
+        if feed.error is None and not isinstance(error, (_NotFast, psycopg2.DataError)):
+            raise
+        return None
+    columns = staging[:len(names)]
+    sql, parameters, read = column_types.profile_query(
+        "sh_load_text", columns, staging, [profile.possible for profile in profiles])
+    cursor.execute(sql, parameters)
+    row_count, blank, found = read(cursor.fetchone())
+    for column, profile, (possible, non_empty) in zip(columns, profiles, found):
+        profile.possible = possible
+        profile.empty_count = row_count - non_empty
+        if non_empty and not profile.example:
+            cursor.execute(f"select value from (select nullif(btrim({column}, %s), '') as value, ctid "
+                           f"from sh_load_text) cells where value is not null order by ctid limit 1",
+                           (column_types.WHITESPACE,))
+            profile.example = cursor.fetchone()[0][:200]
+    return _Staged(names, text.encoding, profiles, row_count, width, unfiltered=bool(blank), path="copy")
+
+
+def _stage_table(cursor, table: Table) -> _Staged:
+    """Stage the rows the reader read and spooled."""
+    _create_staging(cursor, len(table.headers))
+    cursor.copy_expert("copy sh_load_text from stdin with (format csv)", table.spool(), size=1 << 18)
+    return _Staged(table.headers, table.encoding, table.profiles, table.row_count, len(table.headers))
+
+
+# --------------------------------------------------------------------------
+# The typed table, built beside the resource's table and swapped in
+
+
+def _fields(staged: _Staged) -> list[dict]:
     """The DataStore fields: each column's type, and its data dictionary
     entry in ``info`` (returned by datastore_search and datastore_info)."""
     return [{"id": profile.name, "type": column_types.PG_TYPES[profile.type],
              "info": {"label": profile.name, "notes": "", "inferred_type": profile.type,
                       "example": profile.example, "empty_count": profile.empty_count}}
-            for profile in table.profiles]
+            for profile in staged.profiles]
 
 
-def _stage(cursor, table: Table) -> None:
-    """COPY the spooled rows into a temporary table of text columns, then
-    cast them into a temporary table of typed columns (the previous
-    DataStore table is not touched yet); both go when the transaction ends."""
-    staging = [f"c{index}" for index in range(len(table.headers))]
-    cursor.execute("create temporary table sh_load_text ({}) on commit drop".format(
-        ", ".join(f"{column} text" for column in staging)))
-    cursor.copy_expert("copy sh_load_text from stdin with (format csv)", table.spool(), size=1 << 18)
-    casts = [f"{column_types.cast_sql(column, kind)} as {column}" for column, kind in zip(staging, table.types)]
-    text = "concat_ws(' ', {})".format(", ".join(staging))
-    cursor.execute("create temporary table sh_load_typed on commit drop as "
-                   f"select {', '.join(casts)}, to_tsvector({text}) as full_text from sh_load_text")
+def _fts_language() -> str:
+    return tk.config.get("ckan.datastore.default_fts_lang") or "english"
 
 
-def _replace_table(context: dict, resource_id: str, table: Table) -> None:
-    """Replace the resource's DataStore table with ``table``. The rows are
-    copied and cast before the previous table is dropped, so a table
-    PostgreSQL refuses leaves the previous one as it was; a failure after
-    that removes the new table again."""
+def _fill(cursor, table: str, staged: _Staged) -> int:
+    """Create ``table`` as datastore_create would (``_id``, ``_full_text``,
+    the typed columns, each column's info as its comment) and fill it with
+    the staged rows cast to their types; returns the row count."""
+    fields = _fields(staged)
+    columns = ", ".join(f"{_quoted(field['id'])} {field['type']}" for field in fields)
+    cursor.execute(f"create table {_quoted(table)} (_id serial primary key, _full_text tsvector, {columns})")
+    for field in fields:
+        comment = " " + json.dumps({"_info": field["info"]}, ensure_ascii=False, separators=(",", ":"))
+        cursor.execute(f"comment on column {_quoted(table)}.{_quoted(field['id'])} is %s", (comment,))
+    staging = [f"c{index}" for index in range(len(staged.profiles))]
+    casts = [column_types.cast_sql(column, profile.type) for column, profile in zip(staging, staged.profiles)]
+    names = ", ".join(_quoted(field["id"]) for field in fields)
+    where = ""
+    if staged.unfiltered:
+        every = [f"c{index}" for index in range(staged.width)]
+        where = cursor.mogrify(" where btrim(concat({}), %s) <> ''".format(", ".join(every)),
+                               (column_types.WHITESPACE,)).decode()
+    cursor.execute(f"insert into {_quoted(table)} ({names}, _full_text) "
+                   f"select {', '.join(casts)}, to_tsvector(%s::regconfig, concat_ws(' ', {', '.join(staging)})) "
+                   f"from sh_load_text{where}", (_fts_language(),))
+    return cursor.rowcount
+
+
+def _casts(cursor, column: str, type_name: str) -> bool:
+    """Whether every staged value of ``column`` casts to ``type_name``."""
+    import psycopg2
+
+    cursor.execute("savepoint sh_cast")
+    try:
+        cursor.execute(f"select count({column_types.cast_sql(column, type_name)}) from sh_load_text")
+    except psycopg2.DataError:
+        cursor.execute("rollback to savepoint sh_cast")
+        return False
+    cursor.execute("release savepoint sh_cast")
+    return True
+
+
+def _fill_typed(cursor, table: str, staged: _Staged) -> int:
+    """``_fill``; a date or timestamp column with a day its month lacks (the
+    scan checks the shape, the cast the calendar) becomes text, as the
+    reader's inference would have made it."""
+    import psycopg2
+
+    cursor.execute("savepoint sh_fill")
+    try:
+        return _fill(cursor, table, staged)
+    except psycopg2.DataError:
+        cursor.execute("rollback to savepoint sh_fill")
+    for index, profile in enumerate(staged.profiles):
+        if profile.type in column_types.TEMPORAL_TYPES and not _casts(cursor, f"c{index}", profile.type):
+            profile.possible = 0
+    return _fill(cursor, table, staged)
+
+
+def _swap_in(cursor, resource_id: str, table: str, staged: _Staged) -> None:
+    """Give ``table`` the resource's full-text indexes and trigger, then put
+    it in the place of the resource's table, in the caller's transaction:
+    until it commits, readers see the previous table whole."""
+    from ckanext.shanghai import compat
+
+    cursor.execute("select to_regclass(%s)", (_quoted(resource_id),))
+    previous = cursor.fetchone()[0] is not None
+    if previous:
+        # The previous table's indexes step aside for the new ones' names
+        # (renaming an index does not stop readers).
+        cursor.execute("select i.relname from pg_index x join pg_class i on i.oid = x.indexrelid "
+                       "where x.indrelid = %s::regclass and not x.indisprimary", (_quoted(resource_id),))
+        for (name,) in cursor.fetchall():
+            cursor.execute(f"alter index {_quoted(name)} rename to {_quoted(('old_' + name)[:63])}")
+    # GIN builds go much faster with room to sort in.
+    cursor.execute("set local maintenance_work_mem = %s", (f"{MAINTENANCE_MEMORY_MB}MB",))
+    fields = [{"id": field["id"], "type": field["type"]} for field in _fields(staged)]
+    for statement in compat.datastore_fts_index_sql(resource_id, table, fields):
+        cursor.execute(statement)
+    cursor.execute(f"create trigger zfulltext before insert or update on {_quoted(table)} "
+                   "for each row execute procedure populate_full_text_trigger()")
+    if previous:
+        cursor.execute(f"drop table {_quoted(resource_id)} cascade")
+    cursor.execute(f"alter table {_quoted(table)} rename to {_quoted(resource_id)}")
+    cursor.execute(f"alter index {_quoted(table + '_pkey')} rename to {_quoted(resource_id + '_pkey')}")
+    cursor.execute(f"alter sequence {_quoted(table + '__id_seq')} rename to {_quoted(resource_id + '__id_seq')}")
+    # CKAN's cached row count of the previous table.
+    cursor.execute("select to_regclass('_table_stats')")
+    if cursor.fetchone()[0] is not None:
+        cursor.execute("delete from _table_stats where resource_id = %s", (resource_id,))
+
+
+def _load_file(resource_id: str, stream: BinaryIO, max_bytes: int) -> _Staged:
+    """Stage, type and swap in the file's table in one transaction of the
+    DataStore's database; a failure at any step rolls it all back and leaves
+    the resource's previous table as it was."""
     from ckanext.datastore.backend.postgres import get_write_engine
     import psycopg2
 
+    _check_head(stream)
     connection = get_write_engine().raw_connection()
-    created = False
     try:
         cursor = connection.cursor()
         try:
-            _stage(cursor, table)
+            staged = _stage_fast(cursor, stream, max_bytes)
+        except readers.SourceFormatError as error:
+            connection.rollback()
+            raise _refusal(error, max_bytes) from None
+        if staged is None:
+            stream.seek(0)
+            with read_table(stream, max_bytes=max_bytes) as table:
+                staged = _stage_table(cursor, table)
+        table_name = f"{resource_id}_load_{os.urandom(3).hex()}"
+        try:
+            staged.row_count = _fill_typed(cursor, table_name, staged)
+            _swap_in(cursor, resource_id, table_name, staged)
         except psycopg2.Error as error:
             connection.rollback()
             detail = (error.pgerror or str(error)).strip()[:160]
             raise LoadError(f"数据库拒绝了该表：{detail}", f"The DataStore refused the table: {detail}") from None
-        _drop_table(context, resource_id)
-        tk.get_action("datastore_create")(dict(context), {
-            "resource_id": resource_id, "force": True, "fields": _fields(table)})
-        created = True
-        names = ", ".join(_quoted(name) for name in table.headers)
-        staging = ", ".join(f"c{index}" for index in range(len(table.headers)))
-        # The DataStore's full-text indexes (one GIN index per text column
-        # and one on _full_text) cost more kept up row by row than the rest
-        # of the load; they are built again, the same, once the rows are in.
-        cursor.execute("select c.relname, pg_get_indexdef(i.indexrelid) from pg_index i "
-                       "join pg_class c on c.oid = i.indexrelid "
-                       "where i.indrelid = %s::regclass and not i.indisprimary and not i.indisunique",
-                       (_quoted(resource_id),))
-        indexes = cursor.fetchall()
-        for name, _definition in indexes:
-            cursor.execute(f"drop index {_quoted(name)}")
-        # GIN builds go much faster with room to sort in.
-        cursor.execute("set local maintenance_work_mem = %s", (f"{MAINTENANCE_MEMORY_MB}MB",))
-        cursor.execute(f"insert into {_quoted(resource_id)} ({names}, _full_text) "
-                       f"select {staging}, full_text from sh_load_typed")
-        for _name, definition in indexes:
-            cursor.execute(definition)
+        # No ANALYZE: building the index has recorded the row count, and
+        # autovacuum gathers the column statistics within a minute.
         connection.commit()
-        cursor.execute(f"analyze {_quoted(resource_id)}")
-        connection.commit()
-    except tk.ValidationError as error:
-        connection.rollback()
-        _drop_table(context, resource_id)
-        raise LoadError(f"数据库拒绝了该表：{str(error.error_dict)[:160]}",
-                        f"The DataStore refused the table: {str(error.error_dict)[:160]}") from None
+        return staged
     except BaseException:
         connection.rollback()
-        # The first error is the one to report, not a failure to clean up after it.
-        if created:
-            with contextlib.suppress(Exception):
-                _drop_table(context, resource_id)
         raise
     finally:
         connection.close()
+
+
+def _replace_table(context: dict, resource_id: str, table: Table) -> None:
+    """Replace the resource's DataStore table with the rows of a table read
+    by ``read_table`` (the reader's way), in one transaction."""
+    from ckanext.datastore.backend.postgres import get_write_engine
+
+    connection = get_write_engine().raw_connection()
+    try:
+        cursor = connection.cursor()
+        staged = _stage_table(cursor, table)
+        table_name = f"{resource_id}_load_{os.urandom(3).hex()}"
+        staged.row_count = _fill_typed(cursor, table_name, staged)
+        _swap_in(cursor, resource_id, table_name, staged)
+        connection.commit()
+    except BaseException:
+        connection.rollback()
+        raise
+    finally:
+        connection.close()
+    _mark_active(context, tk.get_action("resource_show")(dict(context), {"id": resource_id}))
+
+
+def _mark_active(context: dict, resource: dict) -> None:
+    """Set the resource's datastore_active flag, as datastore_create does
+    (which also puts the product in the search index again)."""
+    if not resource.get("datastore_active"):
+        tk.get_action("resource_patch")(dict(context), {"id": resource["id"], "datastore_active": True})
 
 
 def load_resource(resource_id: str) -> dict:
@@ -413,9 +684,8 @@ def load_resource(resource_id: str) -> dict:
     max_bytes = _max_bytes()
     try:
         with _resource_file(resource, max_bytes) as stream:
-            table = read_table(stream, max_bytes=max_bytes)
-        with table:
-            _replace_table(context, resource_id, table)
+            table = _load_file(resource_id, stream, max_bytes)
+        _mark_active(context, resource)
     except LoadError as error:
         log.warning("DataStore load of %s failed: %s", resource_id, error)
         _set_status(resource_id, "error", error=error)
@@ -434,6 +704,7 @@ def load_resource(resource_id: str) -> dict:
             log.exception("could not find the extent of %s", resource_id)
     _set_status(resource_id, "complete", {"rows": table.row_count, "encoding": table.encoding,
                                           "columns": len(table.headers), "dictionary": table.dictionary,
+                                          "path": table.path,
                                           "coordinates": found, "extent": extent})
     log.info("DataStore: loaded %s rows of %s (%s)", table.row_count, resource_id, table.encoding)
     if extent:

@@ -62,6 +62,9 @@ __all__ = [
     "TableRows",
     "iter_records",
     "iter_rows",
+    "Utf8Text",
+    "utf8_text",
+    "head_rows",
     "sniff_format",
 ]
 
@@ -299,9 +302,9 @@ class _CappedSource:
             return data
         return self._read_raw(size)
 
-    def chunks(self) -> Iterator[bytes]:
+    def chunks(self, size: int = _CHUNK) -> Iterator[bytes]:
         while True:
-            chunk = self.read(_CHUNK)
+            chunk = self.read(size)
             if not chunk:
                 return
             yield chunk
@@ -595,7 +598,7 @@ class _Decoding:
             return "gbk"
         return self.name
 
-    def chunks(self) -> Iterator[str]:
+    def chunks(self, size: int = _CHUNK) -> Iterator[str]:
         head = self._source.prefetch(_SNIFF_BYTES)
         if self._asked:
             name = self._asked
@@ -613,7 +616,7 @@ class _Decoding:
         self.name = name
         gbk = None
         offset = 0
-        for chunk in self._source.chunks():
+        for chunk in self._source.chunks(size):
             if decoder is None:
                 if chunk.isascii():
                     # ASCII reads the same in UTF-8 and GB18030: no need to decide yet.
@@ -799,6 +802,75 @@ def iter_rows(
     decoding = _Decoding(source, encoding)
     return TableRows("csv", _csv_rows(source, decoding, delimiter=delimiter, delimiter_line=0,
                                       strict=strict), decoding)
+
+
+# Text is decoded and re-encoded in pieces this large: few enough calls that
+# Python's per-call cost vanishes, small enough that memory stays flat.
+_TEXT_CHUNK = 1024 * 1024
+
+
+class Utf8Text:
+    """A CSV file's text as UTF-8 bytes, from ``utf8_text``: ``chunks()``
+    yields it (without a byte-order mark) decoded from the encoding found
+    and re-encoded, a megabyte at a time, under the same size cap and with
+    the same refusals as ``iter_rows``; ``encoding`` names the encoding
+    (see ``_Decoding.label``; final once every chunk has been read)."""
+
+    def __init__(self, source: _CappedSource, decoding: _Decoding):
+        self._source = source
+        self._decoding = decoding
+
+    @property
+    def encoding(self) -> str:
+        return self._decoding.label
+
+    def chunks(self) -> Iterator[bytes]:
+        for text in self._decoding.chunks(_TEXT_CHUNK):
+            yield text.encode("utf-8")
+
+
+def utf8_text(stream: BinaryIO, *, max_bytes: int = DEFAULT_MAX_BYTES,
+              encoding: str | None = None) -> Utf8Text | None:
+    """A CSV file's text as UTF-8 (for a reader that hands the text to a
+    CSV parser of its own, such as PostgreSQL's COPY); None when the bytes
+    are an Excel workbook, which only ``iter_rows`` reads.
+
+    :raises SourceFormatError: as ``iter_rows`` (empty file, markup), and
+        while iterating (undecodable bytes, too large).
+    """
+    source = _CappedSource(stream, max_bytes)
+    head = source.prefetch(_SNIFF_BYTES)
+    if sniff_format(head) in ("xlsx", "xls"):
+        return None
+    if _first_character(head) == "<":
+        _refuse_markup(head)
+    return Utf8Text(source, _Decoding(source, encoding))
+
+
+def head_rows(text: str, *, limit: int, delimiter: str | None = None
+              ) -> tuple[str, list[tuple[list[str], int]]]:
+    """The delimiter (picked from the first line as ``iter_rows`` picks it)
+    and the first ``limit`` rows of a CSV's text, parsed as ``iter_rows``
+    parses them (``strict=False``), each with the offset in ``text`` just
+    past its last line. ``text`` should end at a line end: a row cut off by
+    its end comes out as the csv module reads the rest."""
+    if delimiter is None:
+        first = next(_text_lines([text]), "")
+        delimiter = _pick_delimiter(first)
+    consumed = 0
+
+    def lines() -> Iterator[str]:
+        nonlocal consumed
+        for line in _text_lines([text]):
+            consumed += len(line)
+            yield line
+
+    rows = []
+    for cells in csv.reader(lines(), delimiter=delimiter, strict=False):
+        rows.append((cells, consumed))
+        if len(rows) >= limit:
+            break
+    return delimiter, rows
 
 
 def _header_names(cells: list[str]) -> list[str]:
