@@ -305,8 +305,11 @@ def sh_light_page() -> dict | None:
         return None
     endpoint = request.endpoint or ""
     blueprint, _, view = endpoint.rpartition(".")
-    if view == "read" and blueprint in (tk.h.scheming_dataset_schemas() or {}) and blueprint != "harvest":
-        return {"htmx": False}  # a data product or application: Bootstrap's menus only
+    if blueprint in (tk.h.scheming_dataset_schemas() or {}) and blueprint != "harvest":
+        if view == "read":
+            return {"htmx": False}  # a data product or application: Bootstrap's menus only
+        if view == "search":
+            return {"htmx": True}  # the search form and facets, as on a department's page
     return _LIGHT_PAGES.get(endpoint)
 
 
