@@ -47,7 +47,22 @@ FIELDS = [{"id": "carpark_id", "type": "text"}, {"id": "observed_at", "type": "t
           {"id": "free_spaces", "type": "int"}]
 
 
-class Web:
+class _Service:
+    """A process group the soak kills outright or stops at the end."""
+
+    process: subprocess.Popen | None = None
+
+    def kill(self) -> None:
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=30)
+
+
+class Web(_Service):
     """The receiving process, gunicorn as `make serve` runs it, on the test port."""
 
     def __init__(self, ckan_ini: Path, logs: Path):
@@ -74,17 +89,8 @@ class Web:
                 assert self.process.poll() is None and time.monotonic() < deadline, self.log.read_text()[-3000:]
                 time.sleep(0.3)
 
-    def kill(self) -> None:
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=30)
 
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=30)
-
-
-class Streams:
+class Streams(_Service):
     """The stream server, as `make serve` runs it beside the web app."""
 
     def __init__(self, ckan_ini: Path, logs: Path):
@@ -95,15 +101,6 @@ class Streams:
     def start(self) -> None:
         self.process = start_streams(self.ckan_ini, self.log)
         self.starts += 1
-
-    def kill(self) -> None:
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=30)
 
 
 class Generator(threading.Thread):
