@@ -147,8 +147,10 @@ def stop_leftovers(profile: Profile) -> None:
     for pidfile in sorted(profile.run.glob("*.pid")):
         try:
             pid = int(pidfile.read_text().strip())
+        except FileNotFoundError:
+            continue  # its run, stopping meanwhile, removed it
         except ValueError:
-            pidfile.unlink()
+            pidfile.unlink(missing_ok=True)
             continue
         if alive(pid) and str(ROOT) in _cmdline(pid):
             say(f"stopping {pidfile.stem} left over from an earlier run (pid {pid})")

@@ -37,6 +37,8 @@ import re
 import tempfile
 from typing import IO, BinaryIO, Iterator
 
+import flask
+
 import ckan.plugins.toolkit as tk
 
 from ckanext.shanghai.datastore import columns as column_types
@@ -245,6 +247,8 @@ def _set_status(resource_id: str, state: str, value: dict | None = None,
         "error": json.dumps({"zh": error.zh, "en": error.en}, ensure_ascii=False) if error else "",
         "last_updated": dt.datetime.utcnow().isoformat(),
     })
+    if flask.has_request_context():
+        flask.g.pop("sh_load_statuses", None)
 
 
 def load_status(resource_id: str) -> dict | None:
@@ -254,18 +258,46 @@ def load_status(resource_id: str) -> dict | None:
     row in Python, for workbooks and files COPY would read otherwise);
     ``coordinates`` names the coordinate
     columns found (see ``coordinates.detect_columns``), ``extent`` is their
-    box ``[west, south, east, north]`` as stored (the declared system)."""
-    try:
-        task = tk.get_action("task_status_show")(_site_context(), {
-            "entity_id": resource_id, "task_type": TASK_TYPE, "key": "load"})
-    except tk.ObjectNotFound:
-        return None
-    value = json.loads(task.get("value") or "{}")
-    error = json.loads(task["error"]) if task.get("error") else {}
-    return {"state": task["state"], "rows": value.get("rows"), "encoding": value.get("encoding"),
+    box ``[west, south, east, north]`` as stored (the declared system).
+
+    Within a web request, the first call reads the statuses of every table
+    of the resource's product in one query and the page's later calls
+    (preview, data dictionary, map, for each table) reuse them; a job
+    always reads afresh."""
+    if not flask.has_request_context():
+        return _statuses_beside(resource_id).get(resource_id)
+    known = flask.g.setdefault("sh_load_statuses", {})
+    if resource_id not in known:
+        known.update(_statuses_beside(resource_id))
+    return known[resource_id]
+
+
+def _statuses_beside(resource_id: str) -> dict[str, dict | None]:
+    """The load status of ``resource_id`` and of the other resources of its
+    product, by resource id (None for a resource never loaded)."""
+    import ckan.model as model
+    import sqlalchemy as sa
+
+    rows = model.Session.execute(sa.text(
+        "select r.id, t.state, t.value, t.error, t.last_updated from ("
+        "select cast(:id as text) as id union select id from resource "
+        "where package_id = (select package_id from resource where id = :id)) r "
+        "left join task_status t on t.entity_id = r.id and t.task_type = :type and t.key = 'load'"),
+        {"type": TASK_TYPE, "id": resource_id})
+    statuses: dict[str, dict | None] = {}
+    for entity_id, state, text, error_text, last_updated in rows:
+        if state is None:
+            statuses[entity_id] = None
+            continue
+        value = json.loads(text or "{}")
+        error = json.loads(error_text) if error_text else {}
+        statuses[entity_id] = {
+            "state": state, "rows": value.get("rows"), "encoding": value.get("encoding"),
             "dictionary": value.get("dictionary") or [], "coordinates": value.get("coordinates"),
             "extent": value.get("extent"), "path": value.get("path"), "error_zh": error.get("zh"),
-            "error_en": error.get("en"), "last_updated": task.get("last_updated")}
+            "error_en": error.get("en"),
+            "last_updated": last_updated.isoformat() if last_updated else None}
+    return statuses
 
 
 # --------------------------------------------------------------------------
