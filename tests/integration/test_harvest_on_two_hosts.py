@@ -28,9 +28,9 @@ def catalog() -> dict[str, tuple]:
 
 def test_fetch_consumers_on_two_hosts_import_one_source_once(clean_db, clean_index, reset_db, migrate_db_for,
                                                              reset_index, tmp_path):
+    profile, services = stack_services()
     from stack.settings import harvest_ini, render_ini
 
-    profile, services = stack_services()
     hosts = [profile.web_host(number) for number in (1, 2)]
     for host in hosts:
         render_ini(profile, services.database_url, services.redis_url, services.solr_url, host=host)
@@ -50,8 +50,8 @@ def test_fetch_consumers_on_two_hosts_import_one_source_once(clean_db, clean_ind
             scheduler.finish_jobs(source["id"])
             scheduler.close_reports()
             model.Session.remove()
-            report = records.report_for_job(job_id)
-            if report["outcome"] != "running":
+            report = records.report_for_job(job_id)  # None until the gather consumer opens it
+            if report and report["outcome"] != "running":
                 break
             assert time.monotonic() < deadline, (tmp_path / "fetch-host2.log").read_text()[-3000:]
             time.sleep(1)
