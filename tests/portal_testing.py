@@ -5,6 +5,7 @@ import json
 import os
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -154,6 +155,19 @@ def wait_for_streams(process: subprocess.Popen, log: Path) -> None:
 
 
 # -- services of the test stack ------------------------------------------------
+
+def stack_services():
+    """The test profile of config/stack and where its services answer (as
+    this test run's ini names them), to start more of the stack's
+    processes with the stack's own code (web hosts, the web proxy)."""
+    if str(ROOT / "config") not in sys.path:
+        sys.path.insert(0, str(ROOT / "config"))
+    from stack.portal import Services
+    from stack.profiles import profile_for
+
+    return profile_for("test"), Services(tk.config["sqlalchemy.url"], tk.config["ckan.redis.url"],
+                                         tk.config["solr_url"])
+
 
 def port_of(url_key: str) -> int:
     """The port of the service a configuration URL names (``solr_url`` ...)."""

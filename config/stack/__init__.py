@@ -15,8 +15,9 @@ TEST_REDIS_URL, TEST_SOLR_URL for the tests) names an external one.
     python3 config/stack clean          # stop leftovers, delete all local state
 
 One module per concern: profiles (paths, ports, plugins), install,
-processes, services (PostgreSQL, Redis, Solr), settings (secrets, ini),
-portal (CKAN's own processes, admin, demo) and commands (what make runs).
+processes, services (PostgreSQL, Redis, Solr), settings (secrets, ini, one
+per web host), nginx (the Solr balancer, the proxy in front of WEB_HOSTS web
+hosts), portal (CKAN's own processes, admin, demo) and commands (what make runs).
 """
 from stack.portal import fetch_consumers
 from stack.profiles import Profile, profile_for

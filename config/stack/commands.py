@@ -8,7 +8,7 @@ import signal
 import subprocess
 import time
 
-from stack.profiles import LOCAL, Profile, ROOT, VENV_BIN, profile_for, say
+from stack.profiles import LOCAL, Profile, ROOT, VENV_BIN, profile_for, say, web_hosts
 from stack.install import install
 from stack.processes import Processes, stop_leftovers
 from stack.portal import (
@@ -35,13 +35,17 @@ def serve() -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
-        start_services(profile, procs)
+        services = start_services(profile, procs)
         admin = bootstrap_admin(profile)
-        start_ckan_processes(profile, procs)
+        start_ckan_processes(profile, procs, services)
         load_demo(profile)
         start_simulator(profile, procs)
         say("")
         say(f"portal:    http://127.0.0.1:{profile.web_port}/")
+        if web_hosts() > 1:
+            hosts = [profile.web_host(number) for number in range(1, web_hosts() + 1)]
+            say("web hosts: " + ", ".join(f"{host.name} http://127.0.0.1:{host.port}/ ({host.ini.relative_to(ROOT)})"
+                                          for host in hosts) + "; nginx in front")
         say(f"API:       http://127.0.0.1:{profile.web_port}/api/3/action/status_show")
         say(f"Solr:      http://127.0.0.1:{profile.solr_port}/solr/ (core {profile.solr_core})")
         say(f"sysadmin:  {admin['name']}  password: {admin['password']}")

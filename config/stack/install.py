@@ -11,7 +11,7 @@ from pathlib import Path
 from stack.profiles import (
     AXE_INTEGRITY, AXE_TARGET, AXE_VERSION, BROWSER_PACKAGES, ECHARTS_INTEGRITY, ECHARTS_TARGET,
     ECHARTS_VERSION, LAUNCHER_POM, LAUNCHER_SOURCE, LEAFLET_INTEGRITY, LEAFLET_TARGETS, LEAFLET_VERSION,
-    LIGHTHOUSE_DIR, LIGHTHOUSE_VERSION, LOCAL, Profile, ROOT, VENV, VENV_BIN, fail, say,
+    LIGHTHOUSE_DIR, LIGHTHOUSE_VERSION, LOCAL, Profile, ROOT, VENV, VENV_BIN, fail, say, web_hosts,
 )
 
 
@@ -176,9 +176,9 @@ def install(profile: Profile, dev: bool, browser: bool = False, load_tool: bool 
         wanted.update({"java": "openjdk-17-jdk-headless", "javac": "openjdk-17-jdk-headless", "mvn": "maven"})
     if browser:
         wanted.update(BROWSER_PACKAGES)
-    if profile.solr_mode == "cloud" or dev:
-        # The balancer in front of SolrCloud's nodes (the tests start a cloud
-        # for their node-failure tier).
+    if profile.solr_mode == "cloud" or dev or (profile.name == "serve" and web_hosts() > 1):
+        # The balancer in front of SolrCloud's nodes and the proxy in front of
+        # several web hosts (the tests start both for their own tiers).
         wanted["nginx"] = "nginx"
     wanted["npm"] = "npm"
     ensure_debian_packages(wanted)

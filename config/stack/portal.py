@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
-from stack.profiles import DEMO_DIR, Profile, ROOT, VENV_BIN, fail, say
+from stack import nginx
+from stack.profiles import DEMO_DIR, Profile, ROOT, VENV_BIN, WebHost, fail, say, web_hosts
 from stack.processes import Processes, http_ok, require_free_port, stop_leftovers, wait_until
 from stack.services import start_postgres, start_redis, start_solr
 from stack.install import postgres_bin
@@ -39,31 +41,68 @@ def ckan_env(profile: Profile) -> dict:
     return dict(os.environ, CKAN_INI=str(profile.ini), PATH=f"{VENV_BIN}:{os.environ['PATH']}")
 
 
-def start_services(profile: Profile, procs: Processes) -> Path:
+@dataclass(frozen=True)
+class Services:
+    """Where a profile's services answer, for rendering its inis."""
+
+    database_url: str
+    redis_url: str
+    solr_url: str
+
+
+def start_services(profile: Profile, procs: Processes) -> Services:
     stop_leftovers(profile)
-    database_url = start_postgres(profile, procs)
-    redis_url = start_redis(profile, procs)
-    solr_url = start_solr(profile, procs)
-    ini = render_ini(profile, database_url, redis_url, solr_url)
+    services = Services(start_postgres(profile, procs), start_redis(profile, procs), start_solr(profile, procs))
+    ini = render_ini(profile, services.database_url, services.redis_url, services.solr_url)
     say(f"CKAN: config {ini.relative_to(ROOT)}; initialising the database")
     ckan(profile, "db", "init")
     datastore_permissions(profile)
-    return ini
+    return services
 
 
-def start_web(profile: Profile, procs: Processes) -> subprocess.Popen:
+def start_web(profile: Profile, procs: Processes, host: WebHost | None = None) -> subprocess.Popen:
+    """gunicorn on the profile's port with its ini; with ``host``, on that
+    host's own port with the host's ini, log and pid file."""
     workers = os.environ.get("WEB_WORKERS", "2")
-    require_free_port(profile.web_port, "the web app", profile.port_variable("PORT"))
-    say(f"CKAN: starting gunicorn ({workers} workers) on 127.0.0.1:{profile.web_port}")
-    web = procs.start("web", [
-        str(VENV_BIN / "gunicorn"), "--bind", f"127.0.0.1:{profile.web_port}",
+    port, name, ini = (host.port, host.process, host.ini) if host else (profile.web_port, "web", profile.ini)
+    access = f"access-{host.name}.log" if host else "access.log"
+    require_free_port(port, f"the web app{f' ({host.name})' if host else ''}",
+                      profile.port_variable("WEB_HOST_PORT" if host else "PORT"))
+    say(f"CKAN: starting gunicorn ({workers} workers) on 127.0.0.1:{port}{f' as {host.name}' if host else ''}")
+    web = procs.start(name, [
+        str(VENV_BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}",
         "--workers", workers, "--threads", os.environ.get("WEB_THREADS", "4"), "--timeout", "120",
-        "--graceful-timeout", "10", "--access-logfile", str(profile.logs / "access.log"),
+        "--graceful-timeout", "10", "--access-logfile", str(profile.logs / access),
         "ckanext.shanghai.wsgi:application",
-    ], env=ckan_env(profile))
-    status = f"http://127.0.0.1:{profile.web_port}/api/3/action/status_show"
-    wait_until(lambda: http_ok(status), "the web app", 120, web, profile.logs / "web.log")
+    ], env=dict(ckan_env(profile), CKAN_INI=str(ini)))
+    status = f"http://127.0.0.1:{port}/api/3/action/status_show"
+    wait_until(lambda: http_ok(status), f"the web app{f' ({host.name})' if host else ''}", 120, web,
+               profile.logs / f"{name}.log")
     return web
+
+
+def start_web_hosts(profile: Profile, procs: Processes, services: Services, count: int) -> list[WebHost]:
+    """``count`` web hosts, each with its own ini rendered from the one
+    template (same secrets, database, Redis, Solr and storage), its own
+    port, log and pid file, and nginx on the profile's port in front of
+    them (config/deploy/web-proxy.conf)."""
+    hosts = [profile.web_host(number) for number in range(1, count + 1)]
+    for host in hosts:
+        render_ini(profile, services.database_url, services.redis_url, services.solr_url, host=host)
+        start_web(profile, procs, host)
+    start_web_proxy(profile, procs, [host.port for host in hosts])
+    return hosts
+
+
+def start_web_proxy(profile: Profile, procs: Processes, ports: list[int]) -> None:
+    """nginx on the profile's port, round robin over the hosts on ``ports``."""
+    state = profile.state / "web-proxy"
+    say(f"nginx: the portal on 127.0.0.1:{profile.web_port}, round robin over {len(ports)} web hosts")
+    nginx.start(profile, procs, "web-proxy",
+                nginx.local_conf(WEB_PROXY_CONF, "web-proxy", state, profile.logs, profile.web_port, ports),
+                profile.web_port, "PORT")
+    status = f"http://127.0.0.1:{profile.web_port}/api/3/action/status_show"
+    wait_until(lambda: http_ok(status), "the web proxy", 30, None, profile.logs / "web-proxy.log")
 
 
 def start_streams(profile: Profile, procs: Processes) -> subprocess.Popen:
@@ -79,6 +118,9 @@ def start_streams(profile: Profile, procs: Processes) -> subprocess.Popen:
     return streams
 
 
+WEB_PROXY_CONF = ROOT / "config" / "deploy" / "web-proxy.conf"
+
+
 def fetch_consumers() -> int:
     """FETCH_CONSUMERS, or one more than the machine has cores: a fetch
     consumer waits on PostgreSQL and Solr for part of every batch, and one
@@ -87,14 +129,22 @@ def fetch_consumers() -> int:
     return int(os.environ.get("FETCH_CONSUMERS") or min((os.cpu_count() or 1) + 1, 8))
 
 
-def start_ckan_processes(profile: Profile, procs: Processes) -> None:
+def start_ckan_processes(profile: Profile, procs: Processes, services: Services) -> None:
+    """The web app (WEB_HOSTS of them behind nginx when more than one), the
+    stream server, the harvest consumers (spread over the hosts' inis), the
+    scheduler, the real-time poller and the job worker."""
     env = ckan_env(profile)
-    start_web(profile, procs)
+    count = web_hosts()
+    hosts = start_web_hosts(profile, procs, services, count) if count > 1 else []
+    if not hosts:
+        start_web(profile, procs)
     start_streams(profile, procs)
     fetchers = fetch_consumers()
-    for name, kind in [("harvest-gather", "gather")] + [
-            (f"harvest-fetch{'' if n == 0 else n + 1}", "fetch") for n in range(fetchers)]:
-        procs.start(name, [str(VENV_BIN / "ckan"), "-c", str(harvest_ini(profile)), "shanghai",
+    for number, (name, kind) in enumerate([("harvest-gather", "gather")] + [
+            (f"harvest-fetch{'' if n == 0 else n + 1}", "fetch") for n in range(fetchers)]):
+        # As on several machines: each consumer reads the ini of the host it runs on.
+        ini = harvest_ini(hosts[number % len(hosts)].ini if hosts else profile)
+        procs.start(name, [str(VENV_BIN / "ckan"), "-c", str(ini), "shanghai",
                            "harvest-consumer", kind], env=env)
     procs.start("harvest-scheduler", [str(VENV_BIN / "ckan"), "-c", str(profile.ini), "shanghai",
                                       "harvest-scheduler"], env=env)

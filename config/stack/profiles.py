@@ -85,6 +85,9 @@ class Profile:
     solr_url: str | None = None
     # The real-time stream server (ckan shanghai-realtime streams).
     stream_port: int = 5010
+    # The first of the web hosts' own ports when WEB_HOSTS > 1 (the proxy
+    # then takes web_port); host n listens on web_host_port + n - 1.
+    web_host_port: int = 5001
     # "single" (one Solr core) or "cloud" (ZooKeeper, several nodes, a
     # collection of 2 shards x 2 replicas behind a balancer): SOLR_MODE.
     solr_mode: str = "single"
@@ -100,6 +103,12 @@ class Profile:
         (PORT, PG_PORT ...): PG_PORT for serve, TEST_PG_PORT for test ..."""
         return name if self.name == "serve" else f"{self.name.upper()}_{name}"
 
+    def web_host(self, number: int) -> "WebHost":
+        """Web host ``number`` (1, 2 ...) of this profile: its name, port and ini."""
+        name = f"host{number}"
+        return WebHost(name=name, port=self.web_host_port + number - 1,
+                       ini=self.ini.with_name(f"{self.ini.stem}-{name}.ini"), process=f"web-{name}")
+
     @property
     def logs(self) -> Path:
         return self.state / "logs"
@@ -107,6 +116,27 @@ class Profile:
     @property
     def run(self) -> Path:
         return self.state / "run"
+
+
+@dataclass(frozen=True)
+class WebHost:
+    """One web process as a host of its own would run it: ``name`` goes into
+    its ini (ckanext.shanghai.web.host_name) and its answers' X-Served-By,
+    ``process`` names its log (logs/web-host1.log) and pid file."""
+
+    name: str
+    port: int
+    ini: Path
+    process: str
+
+
+def web_hosts() -> int:
+    """WEB_HOSTS: how many web hosts `make serve` starts (1: gunicorn on PORT
+    alone; more: each on its own port, nginx on PORT in front)."""
+    value = os.environ.get("WEB_HOSTS", "").strip() or "1"
+    if not value.isdigit() or not 1 <= int(value) <= 9:
+        fail(f"WEB_HOSTS 应为 1 到 9 的整数 / WEB_HOSTS must be a whole number from 1 to 9, not {value!r}")
+    return int(value)
 
 
 def env_port(name: str, default: int) -> int:
@@ -123,6 +153,7 @@ def profile_for(name: str) -> Profile:
             pg_port=env_port("PG_PORT", 54320),
             redis_port=env_port("REDIS_PORT", 63790),
             stream_port=env_port("STREAM_PORT", 5010),
+            web_host_port=env_port("WEB_HOST_PORT", 5001),
             database="ckan",
             solr_core="ckan",
             ini=LOCAL / "ckan.ini",
@@ -140,6 +171,7 @@ def profile_for(name: str) -> Profile:
             pg_port=env_port("TEST_PG_PORT", 54321),
             redis_port=env_port("TEST_REDIS_PORT", 63791),
             stream_port=env_port("TEST_STREAM_PORT", 5065),
+            web_host_port=env_port("TEST_WEB_HOST_PORT", 5057),
             database="ckan_test",
             solr_core="ckan_test",
             ini=LOCAL / "test.ini",
@@ -156,6 +188,7 @@ def profile_for(name: str) -> Profile:
             pg_port=env_port("BENCH_PG_PORT", 54322),
             redis_port=env_port("BENCH_REDIS_PORT", 63792),
             stream_port=env_port("BENCH_STREAM_PORT", 5066),
+            web_host_port=env_port("BENCH_WEB_HOST_PORT", 5067),
             database="ckan_bench",
             solr_core="ckan_bench",
             ini=LOCAL / "bench.ini",

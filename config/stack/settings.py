@@ -9,7 +9,7 @@ import tempfile
 import urllib.parse
 from pathlib import Path
 
-from stack.profiles import DEMO_DIR, NOT_DATASET_SCHEMAS, PLUGINS, Profile, ROOT, SCHEMA_DIR
+from stack.profiles import DEMO_DIR, NOT_DATASET_SCHEMAS, PLUGINS, Profile, ROOT, SCHEMA_DIR, WebHost
 
 
 def load_secrets(profile: Profile) -> dict:
@@ -52,7 +52,12 @@ def datastore_options(profile: Profile, database_url: str, values: dict) -> list
     ]
 
 
-def render_ini(profile: Profile, database_url: str, redis_url: str, solr_url: str) -> Path:
+def render_ini(profile: Profile, database_url: str, redis_url: str, solr_url: str,
+               host: WebHost | None = None) -> Path:
+    """Write the profile's ckan.ini (and its harvest ini) from the template;
+    with ``host``, that web host's own ini instead: the same secrets,
+    database, Redis, Solr and storage, its own name, and the proxy in front
+    trusted for X-Forwarded-For/-Proto/-Host (config/deploy/web-proxy.conf)."""
     values = load_secrets(profile)
     storage = profile.state / "storage"
     storage.mkdir(parents=True, exist_ok=True)
@@ -94,18 +99,27 @@ def render_ini(profile: Profile, database_url: str, redis_url: str, solr_url: st
         ),
         extra_options="\n".join(extra),
         log_level="INFO" if profile.persistent else "WARNING",
+        host_name=host.name if host else "",
+        trusted_proxies=1 if host else 0,
     )
-    profile.ini.parent.mkdir(parents=True, exist_ok=True)
-    profile.ini.touch(mode=0o600)
-    profile.ini.write_text(text, encoding="utf-8")
-    harvest_ini(profile).write_text(
+    ini = host.ini if host else profile.ini
+    if host:
+        text = (f"# Web host {host.name}: gunicorn on 127.0.0.1:{host.port}, log {profile.logs / host.process}.log,\n"
+                f"# pid {profile.run / host.process}.pid; rendered by config/stack from config/ckan.ini.template.\n"
+                + text)
+    ini.parent.mkdir(parents=True, exist_ok=True)
+    ini.touch(mode=0o600)
+    ini.write_text(text, encoding="utf-8")
+    harvest_ini(ini).write_text(
         "# The harvest consumers' configuration: the portal's, except that CKAN's\n"
         "# own updates and deletes do not commit Solr one by one; the fetch\n"
         "# consumer commits once per batch (ckanext.shanghai.harvest.index_batch).\n"
-        f"[app:main]\nuse = config:{profile.ini.name}\nckan.search.solr_commit = false\n",
+        f"[app:main]\nuse = config:{ini.name}\nckan.search.solr_commit = false\n",
         encoding="utf-8")
-    return profile.ini
+    return ini
 
 
-def harvest_ini(profile: Profile) -> Path:
-    return profile.ini.with_name(f"{profile.ini.stem}-harvest.ini")
+def harvest_ini(profile_or_ini: Profile | Path) -> Path:
+    """The harvest consumers' ini beside a profile's (or a web host's) ini."""
+    ini = profile_or_ini.ini if isinstance(profile_or_ini, Profile) else profile_or_ini
+    return ini.with_name(f"{ini.stem}-harvest.ini")

@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import pwd
 import re
 import socket
 import urllib.error
@@ -22,6 +21,7 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
+from stack import nginx
 from stack.install import ensure_debian_packages, ensure_solr_classpath
 from stack.processes import Processes, require_free_port, wait_until
 from stack.profiles import CONFIGSETS, Profile, SOLR_DIR, fail, say
@@ -132,35 +132,18 @@ def _start_balancer(profile: Profile, procs: Processes, ports: list[int]) -> Non
     Solr replaces documents by id). Only the nodes, the port and where nginx
     keeps its files differ here."""
     state = profile.state / "solr-balancer"
-    for child in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (state / child).mkdir(parents=True, exist_ok=True)
-    conf = state / "nginx.conf"
-    conf.write_text(balancer_conf(BALANCER_CONF.read_text(encoding="utf-8"), state, profile.logs,
-                                  profile.solr_port, ports), encoding="utf-8")
-    require_free_port(profile.solr_port, "the Solr balancer", profile.port_variable("SOLR_PORT"))
     say(f"nginx: balancing Solr on 127.0.0.1:{profile.solr_port} over {len(ports)} nodes")
-    procs.start("solr-balancer", ["nginx", "-c", str(conf), "-p", str(state), "-e",
-                                  str(profile.logs / "solr-balancer.log")], stop_timeout=10)
+    nginx.start(profile, procs, "solr-balancer", balancer_conf(state, profile.logs, profile.solr_port, ports),
+                profile.solr_port, "SOLR_PORT")
 
 
-def balancer_conf(production: str, state: Path, logs: Path, port: int, ports: list[int]) -> str:
-    """The production balancer's configuration made local: these nodes and
-    port, nginx in the foreground, its temporary files under ``state``.
-    Started by root, nginx's workers would run as ``nobody`` and could not
-    write request bodies under a private folder (a mktemp clone, a home
-    directory): they run as the user who owns the state instead."""
-    servers = "\n".join(f"    server 127.0.0.1:{node} max_fails=1 fail_timeout=5s;" for node in ports)
-    text, count = re.subn(r"(?m)^( *server \S+:\d+ [^\n]*\n)+", servers + "\n", production)
-    text, listens = re.subn(r"listen \d+;", f"listen 127.0.0.1:{port};", text)
+def balancer_conf(state: Path, logs: Path, port: int, ports: list[int]) -> str:
+    """The production balancer made local (nginx.local_conf), trying each node once."""
+    text = nginx.local_conf(BALANCER_CONF, "solr-balancer", state, logs, port, ports)
     text, tries = re.subn(r"proxy_next_upstream_tries \d+;", f"proxy_next_upstream_tries {len(ports)};", text)
-    if (count, listens, tries) != (1, 1, 1):
-        fail(f"{BALANCER_CONF} no longer has one upstream list, one listen and one proxy_next_upstream_tries")
-    owner = f"user {pwd.getpwuid(os.getuid()).pw_name};\n" if os.geteuid() == 0 else ""
-    local = (f"# Written by config/stack/solrcloud.py from {BALANCER_CONF.name}; rewritten at each start.\n"
-             f"{owner}daemon off;\npid {state / 'nginx.pid'};\nerror_log {logs / 'solr-balancer.log'} warn;\n")
-    temp = "".join(f"  {kind}_temp_path {state / folder};\n" for kind, folder in (
-        ("client_body", "body"), ("proxy", "proxy"), ("fastcgi", "fastcgi"), ("uwsgi", "uwsgi"), ("scgi", "scgi")))
-    return local + text.replace("http {\n", "http {\n" + temp, 1)
+    if tries != 1:
+        fail(f"{BALANCER_CONF} no longer has one proxy_next_upstream_tries")
+    return text
 
 
 def _cluster(base: str) -> dict:

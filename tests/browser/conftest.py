@@ -19,6 +19,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 from data_files import TABLES, catalog_file
 from portal_testing import ROOT, start_ckan
@@ -54,6 +56,35 @@ def wait_for(check, what: str, timeout: float, step: float = 2.0):
             last = error
         time.sleep(step)
     raise AssertionError(f"{what} not ready after {timeout:.0f}s (last: {last!r})")
+
+
+# Driving pages (the desk's and the several-hosts tests').
+
+def open_page(browser, url):
+    browser.get(url)
+    WebDriverWait(browser, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+
+def log_in(browser, base, name, password):
+    open_page(browser, base + "/user/_logout")
+    browser.delete_all_cookies()
+    open_page(browser, base + "/user/login")
+    browser.find_element(By.ID, "field-login").send_keys(name)
+    browser.find_element(By.ID, "field-password").send_keys(password)
+    browser.find_element(By.ID, "field-password").submit()
+    WebDriverWait(browser, 30).until(lambda d: "/user/login" not in d.current_url)
+
+
+def submit(browser, button_id):
+    button = browser.find_element(By.ID, button_id)
+    old = browser.find_element(By.TAG_NAME, "html")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].click();", button)
+    WebDriverWait(browser, 30).until(lambda d: old != d.find_element(By.TAG_NAME, "html"))
+    WebDriverWait(browser, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+
+def text_of(browser) -> str:
+    return browser.find_element(By.TAG_NAME, "body").text
 
 
 @pytest.fixture(scope="module")
@@ -153,4 +184,4 @@ def screenshot(browser, request):
     return take
 
 
-__all__ = ["api", "wait_for"]
+__all__ = ["api", "log_in", "open_page", "submit", "text_of", "wait_for"]

@@ -21,7 +21,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 import ckan.model as model
 from ckan.tests import factories
 
-from conftest import api
+from conftest import api, log_in, open_page, submit, text_of
 
 pytestmark = pytest.mark.browser
 
@@ -46,33 +46,6 @@ def ckan_ini(tmp_path):
                        f"ckanext.shanghai.access.holidays = {' '.join(d.isoformat() for d in holidays)}\n",
                        encoding="utf-8")
     return derived
-
-
-def open_page(browser, url):
-    browser.get(url)
-    WebDriverWait(browser, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
-
-
-def log_in(browser, base, name, password):
-    open_page(browser, base + "/user/_logout")
-    browser.delete_all_cookies()
-    open_page(browser, base + "/user/login")
-    browser.find_element(By.ID, "field-login").send_keys(name)
-    browser.find_element(By.ID, "field-password").send_keys(password)
-    browser.find_element(By.ID, "field-password").submit()
-    WebDriverWait(browser, 30).until(lambda d: "/user/login" not in d.current_url)
-
-
-def submit(browser, button_id):
-    button = browser.find_element(By.ID, button_id)
-    old = browser.find_element(By.TAG_NAME, "html")
-    browser.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].click();", button)
-    WebDriverWait(browser, 30).until(lambda d: old != d.find_element(By.TAG_NAME, "html"))
-    WebDriverWait(browser, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
-
-
-def text_of(browser) -> str:
-    return browser.find_element(By.TAG_NAME, "body").text
 
 
 def test_a_request_answered_with_a_new_product_and_an_accepted_error_report(served_portal, browser):

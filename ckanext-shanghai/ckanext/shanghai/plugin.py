@@ -8,6 +8,7 @@ from ckan.lib.plugins import DefaultTranslation
 from ckanext.shanghai import compat, search
 from ckanext.shanghai.web import csrf
 from ckanext.shanghai.web import errors
+from ckanext.shanghai.web import hosts
 from ckanext.shanghai.web import i18n
 from ckanext.shanghai.web import timing
 from ckanext.shanghai.logic import uploads
@@ -62,6 +63,7 @@ class ShanghaiPlugin(plugins.SingletonPlugin, DefaultTranslation):
     # IMiddleware
 
     def make_middleware(self, app, config):
+        hosts.register(app)
         errors.register(app)
         i18n.register(app)
         csrf.register(app)
