@@ -345,3 +345,31 @@ def test_a_data_file_is_uploaded_and_served(app, editor):
     download = app.get(f"/dataset/{editor['dataset']['id']}/resource/{created['id']}/download/beds.csv",
                        headers={"Authorization": editor["token"]})
     assert download.status_code == 200 and download.data == content
+
+
+# --- Sessions ------------------------------------------------------------------
+
+
+def test_a_translation_answer_arriving_after_sign_in_keeps_the_user_signed_in(served_portal):
+    """The sign-in page's scripts ask for CKAN's translations with the
+    cookie the page had; if that answer arrives after the sign-in (the
+    first one builds the files, seconds), a session cookie in it would
+    replace the signed-in one and sign the user out. A public, cached file
+    carries no session cookie."""
+    import requests
+
+    base = served_portal
+    password = "Str0ng-Passw0rd!"
+    user = factories.User(password=password)
+    browser = requests.Session()
+    page = browser.get(base + "/user/login")
+    cookie_of_the_page = dict(browser.cookies)
+    signed_in = browser.post(base + "/user/login", allow_redirects=False, data={
+        "login": user["name"], "password": password, "_csrf_token": _csrf_token(page.text)})
+    assert signed_in.status_code == 302 and "/user/login" not in signed_in.headers["Location"]
+
+    late = requests.get(base + "/api/i18n/zh-Hans-CN", cookies=cookie_of_the_page)
+    assert late.status_code == 200 and json.loads(late.text)
+    assert "Set-Cookie" not in late.headers
+    browser.cookies.update(late.cookies)  # as a browser takes an answer's cookies
+    assert browser.get(base + "/desk/new?kind=request", allow_redirects=False).status_code == 200

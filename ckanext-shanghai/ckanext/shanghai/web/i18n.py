@@ -77,7 +77,30 @@ def _view(locale: str):
     return view
 
 
+class _WithoutSessionCookie:
+    """WSGI: the translation files go out without a session cookie. They are
+    public and cached, and the sign-in page's scripts ask for them with the
+    cookie the page had: an answer that arrives after the sign-in (the first
+    one builds the files) would otherwise put that cookie back and sign the
+    user out. (Flask writes the cookie after every view and after-request
+    hook, so it is taken off here, outside the app.)"""
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        if not environ.get("PATH_INFO", "").startswith("/api/i18n/"):
+            return self.app(environ, start_response)
+
+        def start(status, headers, exc_info=None):
+            return start_response(status, [(name, value) for name, value in headers
+                                           if name.lower() != "set-cookie"], exc_info)
+
+        return self.app(environ, start)
+
+
 def register(app) -> None:
+    app.wsgi_app = _WithoutSessionCookie(app.wsgi_app)
     offered = set(tk.config.get("ckan.locales_offered") or _LOCALES)
     for locale in _LOCALES:
         if locale not in offered:
