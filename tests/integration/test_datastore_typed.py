@@ -106,7 +106,7 @@ class TestTypedTables:
         # The new table is filled, the previous table's indexes renamed aside,
         # then building the new indexes fails.
         monkeypatch.setattr(compat, "datastore_fts_index_sql",
-                            lambda *args: ["create index sh_broken on sh_no_such_table (x)"])
+                            lambda *args: {"_full_text": "create index sh_broken on sh_no_such_table (x)"})
         status = datastore_loader.load_resource(resource["id"])
         assert status["state"] == "error" and "数据库拒绝了该表" in status["error_zh"]
         assert search(resource["id"])["total"] == 626

@@ -319,16 +319,25 @@ def authenticated_by_token() -> bool:
 # --- the DataStore loader: CKAN's full-text indexes on a table built aside ------------
 
 
-def datastore_fts_index_sql(resource_id: str, table: str, fields: list[dict[str, Any]]) -> list[str]:
+def datastore_fts_index_sql(resource_id: str, table: str, fields: list[dict[str, Any]]) -> dict[str, str]:
     """The CREATE INDEX statements datastore_create runs for a resource's
     full-text search (names, method and expressions as CKAN makes them for
     ``resource_id``), on ``table``: the resource's new table, built under
     another name and renamed to ``resource_id`` once filled.
 
     :param fields: the table's columns as ``{"id", "type"}`` (PostgreSQL types)
+    :returns: each statement under the column it indexes, ``_full_text``
+        first, then the columns CKAN indexes (its
+        ``ckan.datastore.default_fts_index_field_types``) in table order
     """
     from ckanext.datastore.backend import postgres
 
     template = "CREATE {unique} INDEX \"{name}\" ON " + postgres.identifier(table) + " USING {method}({fields})"
-    statements, _not_indexed = postgres._build_fts_indexes({"resource_id": resource_id}, template, fields)
+    # One field at a time: CKAN's list does not say which column each
+    # statement is for, and it always begins with the _full_text one.
+    statements = {"_full_text": postgres._build_fts_indexes({"resource_id": resource_id}, template, [])[0][0]}
+    for field in fields:
+        built, _not_indexed = postgres._build_fts_indexes({"resource_id": resource_id}, template, [field])
+        if len(built) > 1:
+            statements[field["id"]] = built[1]
     return statements

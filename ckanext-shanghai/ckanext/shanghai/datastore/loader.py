@@ -35,6 +35,7 @@ import logging
 import os
 import re
 import tempfile
+import time
 from typing import IO, BinaryIO, Iterator
 
 import ckan.plugins.toolkit as tk
@@ -237,6 +238,24 @@ def _site_context() -> dict:
     return {"user": user["name"], "ignore_auth": True}
 
 
+class _Clock:
+    """Where one load's time goes: seconds per phase, kept in its status."""
+
+    def __init__(self) -> None:
+        self._began = self._last = time.perf_counter()
+        self.seconds: dict[str, float] = {}
+
+    def lap(self, phase: str) -> None:
+        """The seconds since the last lap (or the start), counted to ``phase``."""
+        now = time.perf_counter()
+        self.seconds[phase] = round(self.seconds.get(phase, 0.0) + now - self._last, 4)
+        self._last = now
+
+    def mark(self, moment: str) -> None:
+        """The seconds since the load began, under ``moment``."""
+        self.seconds[moment] = round(time.perf_counter() - self._began, 4)
+
+
 def _set_status(resource_id: str, state: str, value: dict | None = None,
                 error: LoadError | None = None) -> None:
     tk.get_action("task_status_update")(_site_context(), {
@@ -249,10 +268,12 @@ def _set_status(resource_id: str, state: str, value: dict | None = None,
 
 def load_status(resource_id: str) -> dict | None:
     """{state, rows, encoding, dictionary, coordinates, extent, path,
-    error_zh, error_en, last_updated} or None; ``path`` says how the file
-    was read (``copy``: its text straight into COPY; ``reader``: row by
-    row in Python, for workbooks and files COPY would read otherwise);
-    ``coordinates`` names the coordinate
+    seconds, error_zh, error_en, last_updated} or None; ``path`` says how
+    the file was read (``copy``: its text straight into COPY; ``reader``:
+    row by row in Python, for workbooks and files COPY would read
+    otherwise); ``seconds`` is where the load's time went (each phase,
+    and ``queryable``: from the job's start to the commit that let
+    readers see the table); ``coordinates`` names the coordinate
     columns found (see ``coordinates.detect_columns``), ``extent`` is their
     box ``[west, south, east, north]`` as stored (the declared system)."""
     try:
@@ -264,8 +285,8 @@ def load_status(resource_id: str) -> dict | None:
     error = json.loads(task["error"]) if task.get("error") else {}
     return {"state": task["state"], "rows": value.get("rows"), "encoding": value.get("encoding"),
             "dictionary": value.get("dictionary") or [], "coordinates": value.get("coordinates"),
-            "extent": value.get("extent"), "path": value.get("path"), "error_zh": error.get("zh"),
-            "error_en": error.get("en"), "last_updated": task.get("last_updated")}
+            "extent": value.get("extent"), "path": value.get("path"), "seconds": value.get("seconds"),
+            "error_zh": error.get("zh"), "error_en": error.get("en"), "last_updated": task.get("last_updated")}
 
 
 # --------------------------------------------------------------------------
@@ -420,7 +441,7 @@ def _check_head(stream: BinaryIO) -> None:
         raise _not_a_table()
 
 
-def _stage_fast(cursor, stream: BinaryIO, max_bytes: int) -> _Staged | None:
+def _stage_fast(cursor, stream: BinaryIO, max_bytes: int, clock: _Clock) -> _Staged | None:
     """Stage a CSV file's rows by COPY of its text; None (and the
     transaction rolled back) when it must go the reader's way."""
     import psycopg2
@@ -480,6 +501,7 @@ def _stage_fast(cursor, stream: BinaryIO, max_bytes: int) -> _Staged | None:
         if feed.error is None and not isinstance(error, (_NotFast, psycopg2.DataError)):
             raise
         return None
+    clock.lap("stage")
     columns = staging[:len(names)]
     sql, parameters, read = column_types.profile_query(
         "sh_load_text", columns, staging, [profile.possible for profile in profiles])
@@ -493,6 +515,7 @@ def _stage_fast(cursor, stream: BinaryIO, max_bytes: int) -> _Staged | None:
                            f"from sh_load_text) cells where value is not null order by ctid limit 1",
                            (column_types.WHITESPACE,))
             profile.example = cursor.fetchone()[0][:200]
+    clock.lap("scan")
     return _Staged(names, text.encoding, profiles, row_count, width, unfiltered=bool(blank), path="copy")
 
 
@@ -575,7 +598,7 @@ def _fill_typed(cursor, table: str, staged: _Staged) -> int:
     return _fill(cursor, table, staged)
 
 
-def _swap_in(cursor, resource_id: str, table: str, staged: _Staged) -> None:
+def _swap_in(cursor, resource_id: str, table: str, staged: _Staged, clock: _Clock) -> None:
     """Give ``table`` the resource's full-text indexes and trigger, then put
     it in the place of the resource's table, in the caller's transaction:
     until it commits, readers see the previous table whole."""
@@ -593,8 +616,10 @@ def _swap_in(cursor, resource_id: str, table: str, staged: _Staged) -> None:
     # GIN builds go much faster with room to sort in.
     cursor.execute("set local maintenance_work_mem = %s", (f"{MAINTENANCE_MEMORY_MB}MB",))
     fields = [{"id": field["id"], "type": field["type"]} for field in _fields(staged)]
-    for statement in compat.datastore_fts_index_sql(resource_id, table, fields):
+    clock.lap("swap")
+    for column, statement in compat.datastore_fts_index_sql(resource_id, table, fields).items():
         cursor.execute(statement)
+        clock.lap(f"index {column}")
     cursor.execute(f"create trigger zfulltext before insert or update on {_quoted(table)} "
                    "for each row execute procedure populate_full_text_trigger()")
     if previous:
@@ -606,9 +631,10 @@ def _swap_in(cursor, resource_id: str, table: str, staged: _Staged) -> None:
     cursor.execute("select to_regclass('_table_stats')")
     if cursor.fetchone()[0] is not None:
         cursor.execute("delete from _table_stats where resource_id = %s", (resource_id,))
+    clock.lap("swap")
 
 
-def _load_file(resource_id: str, stream: BinaryIO, max_bytes: int) -> _Staged:
+def _load_file(resource_id: str, stream: BinaryIO, max_bytes: int, clock: _Clock) -> _Staged:
     """Stage, type and swap in the file's table in one transaction of the
     DataStore's database; a failure at any step rolls it all back and leaves
     the resource's previous table as it was."""
@@ -620,18 +646,22 @@ def _load_file(resource_id: str, stream: BinaryIO, max_bytes: int) -> _Staged:
     try:
         cursor = connection.cursor()
         try:
-            staged = _stage_fast(cursor, stream, max_bytes)
+            staged = _stage_fast(cursor, stream, max_bytes, clock)
         except readers.SourceFormatError as error:
             connection.rollback()
             raise _refusal(error, max_bytes) from None
         if staged is None:
             stream.seek(0)
+            clock.lap("stage")
             with read_table(stream, max_bytes=max_bytes) as table:
+                clock.lap("read")
                 staged = _stage_table(cursor, table)
+            clock.lap("stage")
         table_name = f"{resource_id}_load_{os.urandom(3).hex()}"
         try:
             staged.row_count = _fill_typed(cursor, table_name, staged)
-            _swap_in(cursor, resource_id, table_name, staged)
+            clock.lap("fill")
+            _swap_in(cursor, resource_id, table_name, staged, clock)
         except psycopg2.Error as error:
             connection.rollback()
             detail = (error.pgerror or str(error)).strip()[:160]
@@ -639,6 +669,7 @@ def _load_file(resource_id: str, stream: BinaryIO, max_bytes: int) -> _Staged:
         # No ANALYZE: building the index has recorded the row count, and
         # autovacuum gathers the column statistics within a minute.
         connection.commit()
+        clock.lap("commit")
         return staged
     except BaseException:
         connection.rollback()
@@ -658,7 +689,7 @@ def _replace_table(context: dict, resource_id: str, table: Table) -> None:
         staged = _stage_table(cursor, table)
         table_name = f"{resource_id}_load_{os.urandom(3).hex()}"
         staged.row_count = _fill_typed(cursor, table_name, staged)
-        _swap_in(cursor, resource_id, table_name, staged)
+        _swap_in(cursor, resource_id, table_name, staged, _Clock())
         connection.commit()
     except BaseException:
         connection.rollback()
@@ -678,14 +709,18 @@ def _mark_active(context: dict, resource: dict) -> None:
 def load_resource(resource_id: str) -> dict:
     """Load one resource into the DataStore (replacing an earlier load);
     returns its status. Runs in the job worker (``ckan jobs worker``)."""
+    clock = _Clock()
     context = _site_context()
     resource = tk.get_action("resource_show")(dict(context), {"id": resource_id})
     _set_status(resource_id, "running")
     max_bytes = _max_bytes()
     try:
         with _resource_file(resource, max_bytes) as stream:
-            table = _load_file(resource_id, stream, max_bytes)
+            clock.lap("start")
+            table = _load_file(resource_id, stream, max_bytes, clock)
+        clock.mark("queryable")
         _mark_active(context, resource)
+        clock.lap("activate")
     except LoadError as error:
         log.warning("DataStore load of %s failed: %s", resource_id, error)
         _set_status(resource_id, "error", error=error)
@@ -702,9 +737,11 @@ def load_resource(resource_id: str) -> dict:
             extent = _table_extent(resource_id, found)
         except Exception:  # a map box is never worth a failed load
             log.exception("could not find the extent of %s", resource_id)
+    clock.lap("extent")
+    clock.mark("indexed")
     _set_status(resource_id, "complete", {"rows": table.row_count, "encoding": table.encoding,
                                           "columns": len(table.headers), "dictionary": table.dictionary,
-                                          "path": table.path,
+                                          "path": table.path, "seconds": clock.seconds,
                                           "coordinates": found, "extent": extent})
     log.info("DataStore: loaded %s rows of %s (%s)", table.row_count, resource_id, table.encoding)
     if extent:
