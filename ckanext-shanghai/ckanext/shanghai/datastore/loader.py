@@ -842,9 +842,11 @@ def load_resource(resource_id: str) -> dict:
     clock.lap("extent")
     value = {"rows": table.row_count, "encoding": table.encoding, "columns": len(table.headers),
              "dictionary": table.dictionary, "path": table.path, "coordinates": found, "extent": extent}
-    # Readers have the table; q on one column answers by a scan until its index is built.
-    _set_status(resource_id, "indexing", value)
-    unindexed = _build_column_indexes(resource_id, later, clock)
+    unindexed = []
+    if later:
+        # Readers have the table; q on one column answers by a scan until its index is built.
+        _set_status(resource_id, "indexing", value)
+        unindexed = _build_column_indexes(resource_id, later, clock)
     clock.mark("indexed")
     _set_status(resource_id, "complete", {**value, "unindexed": unindexed, "seconds": clock.seconds})
     log.info("DataStore: loaded %s rows of %s (%s)", table.row_count, resource_id, table.encoding)
