@@ -6,7 +6,17 @@ the limit, PostgreSQL COPY of the same file into a table of text columns,
 in the same run on the same stack. The baseline runs with the full-text
 index method its commit's stack configured (CKAN's GiST unless it set
 one), and once more with this stack's, so that the share of the gain that
-is configuration shows apart from the share that is the loader. Prints the figures and writes them to
+is configuration shows apart from the share that is the loader.
+
+Two figures per table: rows/s until the new table is queryable (the load's
+commit: typed, its ``_full_text`` filled and indexed, readers see it; the
+loader's own clock, ``status["seconds"]["queryable"]``), and rows/s until
+the job is done (every index built, status written). The old loader's
+table is queryable only when it is done, so both figures are set against
+its whole time. Each load's phases (stage, scan, fill, index, swap,
+commit...) are in the detail, their medians printed; Python's peak memory
+(tracemalloc) over one more load of each table shows it does not grow
+with the file. Prints the figures and writes them to
 bench/results/latest.json; a benchmark, not a test.
 
     CKAN_INI=.local/bench.ini python bench/datastore_bench.py [--rounds 3] [--repeat 70] [--baseline c1b8530]
@@ -107,12 +117,27 @@ def upload(dataset_id: str, path: Path, name: str) -> str:
 
 
 def timed_load(loader, resource_id: str) -> dict:
+    """One load: its seconds until the job is done (every index built),
+    and, when the loader tells (``status["seconds"]``), until the table was
+    queryable (committed: typed, searchable) and each phase's seconds."""
     started = time.perf_counter()
     status = loader.load_resource(resource_id)
     seconds = time.perf_counter() - started
     if status["state"] != "complete":
         raise RuntimeError(f"{loader.__name__} did not load {resource_id}: {status}")
-    return {"rows": status["rows"], "seconds": seconds, "rows_per_second": status["rows"] / seconds}
+    run = {"rows": status["rows"], "seconds": seconds, "rows_per_second": status["rows"] / seconds}
+    phases = status.get("seconds")
+    if phases:
+        run["queryable_seconds"] = phases["queryable"]
+        run["queryable_rows_per_second"] = status["rows"] / phases["queryable"]
+        run["phases"] = phases
+    return run
+
+
+def median_phases(runs: list[dict]) -> dict[str, float]:
+    """Each phase's median seconds over the runs, in the order of the first run."""
+    return {name: round(statistics.median(run["phases"].get(name, 0.0) for run in runs), 4)
+            for name in runs[0]["phases"]}
 
 
 def measure(dataset_id: str, path: Path, rounds: int, before, before_method: str,
@@ -147,7 +172,9 @@ def measure(dataset_id: str, path: Path, rounds: int, before, before_method: str
     fields = tk.get_action("datastore_info")({"ignore_auth": True}, {"id": ours_id})["fields"]
     return {"file": label or path.name, "bytes": len(data), "columns": columns,
             "types": {field["id"]: field["type"] for field in fields},
+            "ours_queryable_rows_per_second": statistics.median(run["queryable_rows_per_second"] for run in ours),
             "ours_rows_per_second": statistics.median(run["rows_per_second"] for run in ours),
+            "ours_phases": median_phases(ours),
             "baseline_rows_per_second": statistics.median(run["rows_per_second"] for run in baseline),
             "copy_rows_per_second": statistics.median(run["rows_per_second"] for run in copy),
             "baseline_index_method": before_method,
@@ -193,23 +220,32 @@ def main() -> int:
         large = repeated_table(TABLES / LARGE_SOURCE, args.repeat, Path(scratch) / "presale_large.csv")
         runs.append(measure(dataset["id"], large, args.rounds, before, before_method,
                             label=f"presale_x{args.repeat}"))
-        runs[-1]["ours_peak_traced_mb"] = traced_peak(runs[-1]["ours_resource"])
-    results = [
-        bench_report.figure(f"datastore_load_rows_per_second_{Path(run['file']).stem}",
-                            round(run["ours_rows_per_second"], 1), "rows/s", better="higher",
-                            stock=round(run["baseline_rows_per_second"], 1),
-                            limit=round(run["copy_rows_per_second"], 1),
-                            limit_of="PostgreSQL COPY of the same file into text columns",
-                            target="x stock >= 5 and >= 50,000 rows/s (large tables)", detail={
-                                **run, "baseline": args.baseline, "baseline_runs": run.pop("baseline")})
-        for run in runs
-    ]
+        # Python's peak over one more load, small table and large: it does not grow with the file.
+        for run in runs:
+            run["ours_peak_traced_mb"] = traced_peak(run["ours_resource"])
+    results = []
+    for run in runs:
+        stem = Path(run["file"]).stem
+        common = {"better": "higher", "stock": round(run["baseline_rows_per_second"], 1),
+                  "limit": round(run["copy_rows_per_second"], 1),
+                  "limit_of": "PostgreSQL COPY of the same file into text columns"}
+        # The main figure: until readers can query the new table (committed,
+        # typed, full-text searchable); the second: until every index is built.
+        results.append(bench_report.figure(
+            f"datastore_load_rows_per_second_{stem}", round(run["ours_queryable_rows_per_second"], 1),
+            "rows/s until queryable", target="x stock >= 5 and >= 50,000 rows/s (large tables)", **common,
+            detail={**run, "baseline": args.baseline, "baseline_runs": run.pop("baseline")}))
+        results.append(bench_report.figure(
+            f"datastore_load_indexed_rows_per_second_{stem}", round(run["ours_rows_per_second"], 1),
+            "rows/s until every index is built", **common))
     bench_report.publish("datastore", results)
     for run in runs:
-        print(f"{run['file']:<44} ours {run['ours_rows_per_second']:>8,.0f}  {args.baseline} "
+        print(f"{run['file']:<44} ours {run['ours_queryable_rows_per_second']:>8,.0f} queryable, "
+              f"{run['ours_rows_per_second']:>8,.0f} indexed  {args.baseline} "
               f"{run['baseline_rows_per_second']:>8,.0f} ({before_method}), "
               f"{run['baseline_with_our_config_rows_per_second']:>8,.0f} (this stack's index method)  "
-              f"COPY {run['copy_rows_per_second']:>9,.0f} rows/s  types {run['types']}")
+              f"COPY {run['copy_rows_per_second']:>9,.0f} rows/s  peak {run['ours_peak_traced_mb']} MB")
+        print("    phases (s, median): " + ", ".join(f"{name} {seconds}" for name, seconds in run["ours_phases"].items()))
     return 0
 
 

@@ -40,6 +40,20 @@ def search(resource_id: str, **params) -> dict:
     return helpers.call_action("datastore_search", resource_id=resource_id, **params)
 
 
+def index_names(resource_id: str) -> set[str]:
+    from ckanext.datastore.backend.postgres import get_write_engine
+
+    connection = get_write_engine().raw_connection()
+    try:
+        cursor = connection.cursor()
+        cursor.execute("select indexname from pg_indexes where tablename = %s", (resource_id,))
+        return {name for (name,) in cursor.fetchall()}
+    finally:
+        connection.close()
+
+
+
+
 @pytest.mark.usefixtures("with_plugins")
 class TestTypedTables:
     def test_the_elderly_care_table_filters_and_sorts_by_number(self, dataset, app):
@@ -106,7 +120,7 @@ class TestTypedTables:
         # The new table is filled, the previous table's indexes renamed aside,
         # then building the new indexes fails.
         monkeypatch.setattr(compat, "datastore_fts_index_sql",
-                            lambda *args: ["create index sh_broken on sh_no_such_table (x)"])
+                            lambda *args: {"_full_text": ("sh_broken", "create index sh_broken on sh_no_such_table (x)")})
         status = datastore_loader.load_resource(resource["id"])
         assert status["state"] == "error" and "数据库拒绝了该表" in status["error_zh"]
         assert search(resource["id"])["total"] == 626
@@ -117,6 +131,52 @@ class TestTypedTables:
         status = datastore_loader.load_resource(resource["id"])
         assert status["state"] == "complete" and status["rows"] == 1
         assert search(resource["id"])["records"][0]["床位数"] == 12
+
+
+    # CKAN makes no per-column index unless a site asks (its default is none).
+    @pytest.mark.ckan_config("ckan.datastore.default_fts_index_field_types", "text tsvector")
+    def test_the_table_answers_q_while_its_column_indexes_are_built_after_the_commit(self, dataset, monkeypatch):
+        resource = upload(dataset, ELDERLY.read_bytes(), "elderly.csv")
+        seen = {}
+        build = datastore_loader._build_column_indexes
+
+        def watched(resource_id, statements, clock):
+            # Between the commit and the per-column indexes: what a reader gets.
+            seen.update(state=datastore_loader.load_status(resource_id)["state"], indexes=index_names(resource_id),
+                        columns=list(statements), row=search(resource_id, q="上海大场长乐养老院")["total"],
+                        column=search(resource_id, q={"name": "上海大场长乐养老院"})["records"],
+                        other=search(resource_id, q={"district": "上海大场长乐养老院"})["total"])
+            return build(resource_id, statements, clock)
+
+        monkeypatch.setattr(datastore_loader, "_build_column_indexes", watched)
+        status = datastore_loader.load_resource(resource["id"])
+        assert status["state"] == "complete" and status["unindexed"] == []
+        texts = [entry["name"] for entry in status["dictionary"] if entry["type"] == "text"]
+        assert seen["state"] == "indexing" and seen["columns"] == texts
+        assert seen["row"] == 1 and [row["beds"] for row in seen["column"]] == [326] and seen["other"] == 0
+        fields = [{"id": field["id"], "type": field["type"]}
+                  for field in helpers.call_action("datastore_info", id=resource["id"])["fields"]]
+        ckan_names = {name for name, _sql in compat.datastore_fts_index_sql(resource["id"], resource["id"], fields).values()}
+        # The primary key and _full_text's index came with the table; then every one datastore_create makes.
+        assert len(seen["indexes"]) == 2 and seen["indexes"] < index_names(resource["id"])
+        assert index_names(resource["id"]) == ckan_names | {f"{resource['id']}_pkey"}
+        assert [row["beds"] for row in search(resource["id"], q={"name": "上海大场长乐养老院"})["records"]] == [326]
+
+    @pytest.mark.ckan_config("ckan.datastore.default_fts_index_field_types", "text tsvector")
+    def test_a_column_index_that_fails_after_the_commit_leaves_the_load_complete(self, dataset, monkeypatch):
+        resource = upload(dataset, ELDERLY.read_bytes(), "elderly.csv")
+        real = compat.datastore_fts_index_sql
+
+        def broken_name_index(resource_id, table, fields):
+            statements = real(resource_id, table, fields)
+            statements["name"] = ("sh_broken", f'create index sh_broken on "{table}" (no_such_column)')
+            return statements
+
+        monkeypatch.setattr(compat, "datastore_fts_index_sql", broken_name_index)
+        status = datastore_loader.load_resource(resource["id"])
+        assert status["state"] == "complete" and status["rows"] == 626 and status["unindexed"] == ["name"]
+        assert "sh_broken" not in index_names(resource["id"])
+        assert [row["beds"] for row in search(resource["id"], q={"name": "上海大场长乐养老院"})["records"]] == [326]
 
 
 CSV_TABLES = sorted(path for path in TABLES.glob("*.csv"))

@@ -319,16 +319,32 @@ def authenticated_by_token() -> bool:
 # --- the DataStore loader: CKAN's full-text indexes on a table built aside ------------
 
 
-def datastore_fts_index_sql(resource_id: str, table: str, fields: list[dict[str, Any]]) -> list[str]:
+def datastore_fts_index_sql(resource_id: str, table: str,
+                            fields: list[dict[str, Any]]) -> dict[str, tuple[str, str]]:
     """The CREATE INDEX statements datastore_create runs for a resource's
     full-text search (names, method and expressions as CKAN makes them for
     ``resource_id``), on ``table``: the resource's new table, built under
     another name and renamed to ``resource_id`` once filled.
 
     :param fields: the table's columns as ``{"id", "type"}`` (PostgreSQL types)
+    :returns: each index's name and statement under the column it indexes,
+        ``_full_text`` first, then the columns CKAN indexes (its
+        ``ckan.datastore.default_fts_index_field_types``) in table order
     """
     from ckanext.datastore.backend import postgres
 
     template = "CREATE {unique} INDEX \"{name}\" ON " + postgres.identifier(table) + " USING {method}({fields})"
-    statements, _not_indexed = postgres._build_fts_indexes({"resource_id": resource_id}, template, fields)
-    return statements
+
+    def built(chosen: list[dict[str, Any]]) -> list[tuple[str, str]]:
+        names, _not_indexed = postgres._build_fts_indexes({"resource_id": resource_id}, "{name}", chosen)
+        statements, _not_indexed = postgres._build_fts_indexes({"resource_id": resource_id}, template, chosen)
+        return list(zip(names, statements))
+
+    # One field at a time: CKAN's list does not say which column each
+    # statement is for, and it always begins with the _full_text one.
+    indexes = {"_full_text": built([])[0]}
+    for field in fields:
+        for_field = built([field])
+        if len(for_field) > 1:
+            indexes[field["id"]] = for_field[1]
+    return indexes

@@ -20,7 +20,9 @@ through ``datastore_create`` with the data dictionary in each field's
 ``info``, filled by one INSERT ... SELECT). A value that does not fit a type
 widens its column to text, so types never fail a load.
 
-The load's state (pending, running, complete, error), the data dictionary
+The load's state (pending, running; indexing: the table is in and
+readers have it, its per-column full-text indexes are being built;
+complete; error), the data dictionary
 and a bilingual error message are kept in CKAN's task_status table, keyed by
 resource id."""
 from __future__ import annotations
@@ -35,6 +37,7 @@ import logging
 import os
 import re
 import tempfile
+import time
 from typing import IO, BinaryIO, Iterator
 
 import flask
@@ -239,6 +242,28 @@ def _site_context() -> dict:
     return {"user": user["name"], "ignore_auth": True}
 
 
+class _Clock:
+    """Where one load's time goes: seconds per phase, kept in its status."""
+
+    def __init__(self) -> None:
+        self._began = self._last = time.perf_counter()
+        self.seconds: dict[str, float] = {}
+
+    def lap(self, phase: str) -> None:
+        """The seconds since the last lap (or the start), counted to ``phase``."""
+        now = time.perf_counter()
+        self.seconds[phase] = round(self.seconds.get(phase, 0.0) + now - self._last, 4)
+        self._last = now
+
+    def add(self, phase: str, seconds: float) -> None:
+        """``seconds`` counted to ``phase`` (a phase timed apart, e.g. on another thread)."""
+        self.seconds[phase] = round(self.seconds.get(phase, 0.0) + seconds, 4)
+
+    def mark(self, moment: str) -> None:
+        """The seconds since the load began, under ``moment``."""
+        self.seconds[moment] = round(time.perf_counter() - self._began, 4)
+
+
 def _set_status(resource_id: str, state: str, value: dict | None = None,
                 error: LoadError | None = None) -> None:
     tk.get_action("task_status_update")(_site_context(), {
@@ -253,10 +278,14 @@ def _set_status(resource_id: str, state: str, value: dict | None = None,
 
 def load_status(resource_id: str) -> dict | None:
     """{state, rows, encoding, dictionary, coordinates, extent, path,
-    error_zh, error_en, last_updated} or None; ``path`` says how the file
-    was read (``copy``: its text straight into COPY; ``reader``: row by
-    row in Python, for workbooks and files COPY would read otherwise);
-    ``coordinates`` names the coordinate
+    seconds, unindexed, error_zh, error_en, last_updated} or None; ``path`` says how
+    the file was read (``copy``: its text straight into COPY; ``reader``:
+    row by row in Python, for workbooks and files COPY would read
+    otherwise); ``seconds`` is where the load's time went (each phase,
+    and ``queryable``: from the job's start to the commit that let
+    readers see the table; ``indexed``: to the last index built);
+    ``unindexed`` lists the columns whose full-text index could not be
+    built after the commit; ``coordinates`` names the coordinate
     columns found (see ``coordinates.detect_columns``), ``extent`` is their
     box ``[west, south, east, north]`` as stored (the declared system).
 
@@ -294,8 +323,8 @@ def _statuses_beside(resource_id: str) -> dict[str, dict | None]:
         statuses[entity_id] = {
             "state": state, "rows": value.get("rows"), "encoding": value.get("encoding"),
             "dictionary": value.get("dictionary") or [], "coordinates": value.get("coordinates"),
-            "extent": value.get("extent"), "path": value.get("path"), "error_zh": error.get("zh"),
-            "error_en": error.get("en"),
+            "extent": value.get("extent"), "path": value.get("path"), "seconds": value.get("seconds"),
+            "unindexed": value.get("unindexed") or [], "error_zh": error.get("zh"), "error_en": error.get("en"),
             "last_updated": last_updated.isoformat() if last_updated else None}
     return statuses
 
@@ -376,8 +405,9 @@ class _NotFast(Exception):
 
 @dataclasses.dataclass
 class _Staged:
-    """Rows staged as text in ``sh_load_text`` (columns c0, c1 ...; the
-    first ``len(profiles)`` are the table's), with what is known of them."""
+    """Rows staged as text in the staging table (``_staging``: ``_id`` in
+    file order, columns c0, c1 ...; the first ``len(profiles)`` are the
+    table's), with what is known of them."""
 
     headers: list[str]
     encoding: str
@@ -413,14 +443,22 @@ class _CopyFeed:
     @staticmethod
     def _checked(chunks: Iterator[bytes], delimiter: str) -> Iterator[bytes]:
         cell = re.escape(delimiter).encode()
-        stray_quote = re.compile(rb'[^' + cell + rb'\r\n"]"[^' + cell + rb'\r\n"]')
+        # A quote with text on both sides. Found from the quote, a literal
+        # the regex engine skips to (a pattern opening with a class of
+        # characters is tried at every byte: 20 times slower on real files).
+        quote_then_text = re.compile(rb'"[^' + cell + rb'\r\n"]')
+        before = delimiter.encode() + b'\r\n"'
+
+        def stray_quote(probe: bytes) -> bool:
+            return any(probe[found.start() - 1] not in before for found in quote_then_text.finditer(probe, 1))
+
         tail = b""  # the end of the chunk before: a pattern may straddle two
         held = b""  # line ends not yet known to be followed by more text
         for chunk in chunks:
             if not chunk:
                 continue
             probe = tail + chunk
-            if b"\x00" in chunk or b"\\." in probe or (b'"' in probe and stray_quote.search(probe)):
+            if b"\x00" in chunk or b"\\." in probe or (b'"' in probe and stray_quote(probe)):
                 raise _NotFast
             tail = chunk[-2:]
             body = chunk.rstrip(b"\r\n")
@@ -438,10 +476,19 @@ class _CopyFeed:
             raise
 
 
+def _staging(cursor) -> str:
+    """The staging table of the load on this connection. Unlogged, and not
+    temporary: PostgreSQL's parallel workers read it (they cannot read a
+    temporary table); created in the load's transaction and dropped before
+    its commit, so it is never seen outside it, and a failed load leaves
+    none behind."""
+    return f"sh_load_text_{cursor.connection.get_backend_pid()}"
+
+
 def _create_staging(cursor, width: int) -> list[str]:
     staging = [f"c{index}" for index in range(width)]
-    cursor.execute("create temporary table sh_load_text ({}) on commit drop".format(
-        ", ".join(f"{column} text" for column in staging)))
+    cursor.execute("create unlogged table {} (_id serial, {})".format(
+        _staging(cursor), ", ".join(f"{column} text" for column in staging)))
     return staging
 
 
@@ -452,7 +499,7 @@ def _check_head(stream: BinaryIO) -> None:
         raise _not_a_table()
 
 
-def _stage_fast(cursor, stream: BinaryIO, max_bytes: int) -> _Staged | None:
+def _stage_fast(cursor, stream: BinaryIO, max_bytes: int, clock: _Clock) -> _Staged | None:
     """Stage a CSV file's rows by COPY of its text; None (and the
     transaction rolled back) when it must go the reader's way."""
     import psycopg2
@@ -503,8 +550,8 @@ def _stage_fast(cursor, stream: BinaryIO, max_bytes: int) -> _Staged | None:
     staging = _create_staging(cursor, width)
     feed = _CopyFeed(head_text[data_start:].encode("utf-8"), chunks, delimiter)
     try:
-        cursor.copy_expert(f"copy sh_load_text from stdin with (format csv, delimiter "
-                           f"{_COPY_DELIMITERS[delimiter]}, encoding 'UTF8')", feed, size=1 << 20)
+        cursor.copy_expert(f"copy {_staging(cursor)} ({', '.join(staging)}) from stdin with (format csv, "
+                           f"delimiter {_COPY_DELIMITERS[delimiter]}, encoding 'UTF8')", feed, size=1 << 20)
     except (_NotFast, psycopg2.Error) as error:
         cursor.connection.rollback()
         if feed.error is not None and not isinstance(feed.error, _NotFast):
@@ -512,9 +559,10 @@ def _stage_fast(cursor, stream: BinaryIO, max_bytes: int) -> _Staged | None:
         if feed.error is None and not isinstance(error, (_NotFast, psycopg2.DataError)):
             raise
         return None
+    clock.lap("stage")
     columns = staging[:len(names)]
     sql, parameters, read = column_types.profile_query(
-        "sh_load_text", columns, staging, [profile.possible for profile in profiles])
+        _staging(cursor), columns, staging, [profile.possible for profile in profiles])
     cursor.execute(sql, parameters)
     row_count, blank, found = read(cursor.fetchone())
     for column, profile, (possible, non_empty) in zip(columns, profiles, found):
@@ -522,16 +570,18 @@ def _stage_fast(cursor, stream: BinaryIO, max_bytes: int) -> _Staged | None:
         profile.empty_count = row_count - non_empty
         if non_empty and not profile.example:
             cursor.execute(f"select value from (select nullif(btrim({column}, %s), '') as value, ctid "
-                           f"from sh_load_text) cells where value is not null order by ctid limit 1",
+                           f"from {_staging(cursor)}) cells where value is not null order by ctid limit 1",
                            (column_types.WHITESPACE,))
             profile.example = cursor.fetchone()[0][:200]
+    clock.lap("scan")
     return _Staged(names, text.encoding, profiles, row_count, width, unfiltered=bool(blank), path="copy")
 
 
 def _stage_table(cursor, table: Table) -> _Staged:
     """Stage the rows the reader read and spooled."""
-    _create_staging(cursor, len(table.headers))
-    cursor.copy_expert("copy sh_load_text from stdin with (format csv)", table.spool(), size=1 << 18)
+    staging = _create_staging(cursor, len(table.headers))
+    cursor.copy_expert(f"copy {_staging(cursor)} ({', '.join(staging)}) from stdin with (format csv)",
+                       table.spool(), size=1 << 18)
     return _Staged(table.headers, table.encoding, table.profiles, table.row_count, len(table.headers))
 
 
@@ -552,28 +602,45 @@ def _fts_language() -> str:
     return tk.config.get("ckan.datastore.default_fts_lang") or "english"
 
 
+# The typed table is computed by the leader and this many parallel workers
+# of PostgreSQL (``to_tsvector`` of every row is most of the load's work):
+# a DataStore host of two cores. Ordered by ``_id``, the rows are stored in
+# file order, as a reader paging without ``sort`` expects.
+PARALLEL_WORKERS = 1
+
+
 def _fill(cursor, table: str, staged: _Staged) -> int:
-    """Create ``table`` as datastore_create would (``_id``, ``_full_text``,
-    the typed columns, each column's info as its comment) and fill it with
-    the staged rows cast to their types; returns the row count."""
+    """Create ``table`` as datastore_create would (``_id`` serial primary
+    key, ``_full_text``, the typed columns, each column's info as its
+    comment) from the staged rows cast to their types; returns the row
+    count. ``_id`` is the row's place in the file."""
     fields = _fields(staged)
-    columns = ", ".join(f"{_quoted(field['id'])} {field['type']}" for field in fields)
-    cursor.execute(f"create table {_quoted(table)} (_id serial primary key, _full_text tsvector, {columns})")
-    for field in fields:
-        comment = " " + json.dumps({"_info": field["info"]}, ensure_ascii=False, separators=(",", ":"))
-        cursor.execute(f"comment on column {_quoted(table)}.{_quoted(field['id'])} is %s", (comment,))
     staging = [f"c{index}" for index in range(len(staged.profiles))]
-    casts = [column_types.cast_sql(column, profile.type) for column, profile in zip(staging, staged.profiles)]
-    names = ", ".join(_quoted(field["id"]) for field in fields)
+    casts = [f"{column_types.cast_sql(column, profile.type)} as {_quoted(field['id'])}"
+             for column, profile, field in zip(staging, staged.profiles, fields)]
     where = ""
     if staged.unfiltered:
         every = [f"c{index}" for index in range(staged.width)]
         where = cursor.mogrify(" where btrim(concat({}), %s) <> ''".format(", ".join(every)),
                                (column_types.WHITESPACE,)).decode()
-    cursor.execute(f"insert into {_quoted(table)} ({names}, _full_text) "
-                   f"select {', '.join(casts)}, to_tsvector(%s::regconfig, concat_ws(' ', {', '.join(staging)})) "
-                   f"from sh_load_text{where}", (_fts_language(),))
-    return cursor.rowcount
+    for setting, value in (("max_parallel_workers_per_gather", PARALLEL_WORKERS), ("parallel_setup_cost", 0),
+                           ("parallel_tuple_cost", 0), ("min_parallel_table_scan_size", 0)):
+        cursor.execute(f"set local {setting} = {value}")
+    # Room to sort the rows back into file order in memory.
+    cursor.execute("set local work_mem = %s", (f"{MAINTENANCE_MEMORY_MB}MB",))
+    cursor.execute(f"create table {_quoted(table)} as select _id, "
+                   f"to_tsvector(%s::regconfig, concat_ws(' ', {', '.join(staging)})) as _full_text, "
+                   f"{', '.join(casts)} from {_staging(cursor)}{where} order by _id", (_fts_language(),))
+    count = cursor.rowcount
+    sequence = _quoted(table + "__id_seq")
+    cursor.execute(f"alter table {_quoted(table)} add primary key (_id)")
+    cursor.execute(f"create sequence {sequence} as integer owned by {_quoted(table)}._id")
+    cursor.execute(f"select setval('{sequence}', coalesce(max(_id), 0) + 1, false) from {_quoted(table)}")
+    cursor.execute(f"alter table {_quoted(table)} alter column _id set default nextval('{sequence}')")
+    for field in fields:
+        comment = " " + json.dumps({"_info": field["info"]}, ensure_ascii=False, separators=(",", ":"))
+        cursor.execute(f"comment on column {_quoted(table)}.{_quoted(field['id'])} is %s", (comment,))
+    return count
 
 
 def _casts(cursor, column: str, type_name: str) -> bool:
@@ -582,7 +649,7 @@ def _casts(cursor, column: str, type_name: str) -> bool:
 
     cursor.execute("savepoint sh_cast")
     try:
-        cursor.execute(f"select count({column_types.cast_sql(column, type_name)}) from sh_load_text")
+        cursor.execute(f"select count({column_types.cast_sql(column, type_name)}) from {_staging(cursor)}")
     except psycopg2.DataError:
         cursor.execute("rollback to savepoint sh_cast")
         return False
@@ -607,43 +674,103 @@ def _fill_typed(cursor, table: str, staged: _Staged) -> int:
     return _fill(cursor, table, staged)
 
 
-def _swap_in(cursor, resource_id: str, table: str, staged: _Staged) -> None:
-    """Give ``table`` the resource's full-text indexes and trigger, then put
-    it in the place of the resource's table, in the caller's transaction:
-    until it commits, readers see the previous table whole."""
+def _swap_in(cursor, resource_id: str, table: str, staged: _Staged, clock: _Clock) -> dict[str, str]:
+    """Give ``table`` the resource's ``_full_text`` index and trigger, then
+    put it in the place of the resource's table, in the caller's
+    transaction: until it commits, readers see the previous table whole.
+    Returns the per-column full-text indexes to build once it is committed
+    (``_build_column_indexes``)."""
     from ckanext.shanghai import compat
 
-    cursor.execute("select to_regclass(%s)", (_quoted(resource_id),))
-    previous = cursor.fetchone()[0] is not None
-    if previous:
-        # The previous table's indexes step aside for the new ones' names
-        # (renaming an index does not stop readers).
-        cursor.execute("select i.relname from pg_index x join pg_class i on i.oid = x.indexrelid "
-                       "where x.indrelid = %s::regclass and not x.indisprimary", (_quoted(resource_id),))
-        for (name,) in cursor.fetchall():
-            cursor.execute(f"alter index {_quoted(name)} rename to {_quoted(('old_' + name)[:63])}")
+    cursor.execute(f"drop table {_staging(cursor)}")
+    fields = [{"id": field["id"], "type": field["type"]} for field in _fields(staged)]
+    indexes = compat.datastore_fts_index_sql(resource_id, table, fields)
+    # Built under the new table's own name while the previous table still
+    # holds CKAN's; renamed once that one is dropped. (Renaming the previous
+    # table's indexes aside first deadlocked with autovacuum analysing it:
+    # its statistics update waited for this transaction, this transaction's
+    # DROP for its lock.)
+    name, statement = indexes.pop("_full_text")
+    aside = f"{table}_fts"
     # GIN builds go much faster with room to sort in.
     cursor.execute("set local maintenance_work_mem = %s", (f"{MAINTENANCE_MEMORY_MB}MB",))
-    fields = [{"id": field["id"], "type": field["type"]} for field in _fields(staged)]
-    for statement in compat.datastore_fts_index_sql(resource_id, table, fields):
-        cursor.execute(statement)
+    clock.lap("swap")
+    cursor.execute(statement.replace(f'"{name}"', _quoted(aside), 1))
+    clock.lap("index _full_text")
     cursor.execute(f"create trigger zfulltext before insert or update on {_quoted(table)} "
                    "for each row execute procedure populate_full_text_trigger()")
-    if previous:
+    cursor.execute("select to_regclass(%s)", (_quoted(resource_id),))
+    if cursor.fetchone()[0] is not None:
+        # Readers of the previous table finish first; from here until the
+        # commit (a few renames) new ones wait.
         cursor.execute(f"drop table {_quoted(resource_id)} cascade")
     cursor.execute(f"alter table {_quoted(table)} rename to {_quoted(resource_id)}")
     cursor.execute(f"alter index {_quoted(table + '_pkey')} rename to {_quoted(resource_id + '_pkey')}")
+    cursor.execute(f"alter index {_quoted(aside)} rename to {_quoted(name)}")
     cursor.execute(f"alter sequence {_quoted(table + '__id_seq')} rename to {_quoted(resource_id + '__id_seq')}")
     # CKAN's cached row count of the previous table.
     cursor.execute("select to_regclass('_table_stats')")
     if cursor.fetchone()[0] is not None:
         cursor.execute("delete from _table_stats where resource_id = %s", (resource_id,))
+    clock.lap("swap")
+    return {column: statement.replace(_quoted(table), _quoted(resource_id), 1)
+            for column, (_name, statement) in indexes.items()}
 
 
-def _load_file(resource_id: str, stream: BinaryIO, max_bytes: int) -> _Staged:
+# Full-text indexes. CKAN's datastore_create makes one GIN index on
+# _full_text (q over the whole row) and one per text column (q as
+# {"column": "words"}, on to_tsvector of that column: each recomputes the
+# column's tsvector). The _full_text one is built in the load's
+# transaction, so the table readers first see answers q at once; the
+# per-column ones after the commit, each in its own short transaction, two
+# at a time (one per core of a small host). Until each is built, q on that
+# column answers the same, by a scan. A plain CREATE INDEX, not
+# CONCURRENTLY: it holds a SHARE lock, which lets readers in (writes wait)
+# and lets two builds on one table run at once; CONCURRENTLY's lock admits
+# one build per table at a time, and it scans the table twice.
+INDEX_CONNECTIONS = 2
+
+
+def _build_column_indexes(resource_id: str, statements: dict[str, str], clock: _Clock) -> list[str]:
+    """Build the per-column full-text indexes of the resource's committed
+    table (``statements``: column to CREATE INDEX), on up to
+    ``INDEX_CONNECTIONS`` connections at once; returns the columns whose
+    index could not be built (logged: q on them still answers, by a scan)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ckanext.datastore.backend.postgres import get_write_engine
+    import psycopg2
+
+    engine = get_write_engine()
+
+    def build(column: str) -> str | None:
+        began = time.perf_counter()
+        connection = engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            cursor.execute("set local maintenance_work_mem = %s", (f"{MAINTENANCE_MEMORY_MB}MB",))
+            cursor.execute(statements[column])
+            connection.commit()
+        except psycopg2.Error as error:
+            connection.rollback()
+            log.warning("DataStore: no full-text index on column %s of %s: %s", column, resource_id,
+                        (error.pgerror or str(error)).strip())
+            return column
+        finally:
+            connection.close()
+        clock.add(f"index {column}", time.perf_counter() - began)
+        return None
+
+    with ThreadPoolExecutor(max_workers=INDEX_CONNECTIONS, thread_name_prefix="datastore-index") as pool:
+        return [column for column in pool.map(build, statements) if column]
+
+
+def _load_file(resource_id: str, stream: BinaryIO, max_bytes: int,
+               clock: _Clock) -> tuple[_Staged, dict[str, str]]:
     """Stage, type and swap in the file's table in one transaction of the
     DataStore's database; a failure at any step rolls it all back and leaves
-    the resource's previous table as it was."""
+    the resource's previous table as it was. Returns what was staged and
+    the per-column indexes left to build."""
     from ckanext.datastore.backend.postgres import get_write_engine
     import psycopg2
 
@@ -652,18 +779,22 @@ def _load_file(resource_id: str, stream: BinaryIO, max_bytes: int) -> _Staged:
     try:
         cursor = connection.cursor()
         try:
-            staged = _stage_fast(cursor, stream, max_bytes)
+            staged = _stage_fast(cursor, stream, max_bytes, clock)
         except readers.SourceFormatError as error:
             connection.rollback()
             raise _refusal(error, max_bytes) from None
         if staged is None:
             stream.seek(0)
+            clock.lap("stage")
             with read_table(stream, max_bytes=max_bytes) as table:
+                clock.lap("read")
                 staged = _stage_table(cursor, table)
+            clock.lap("stage")
         table_name = f"{resource_id}_load_{os.urandom(3).hex()}"
         try:
             staged.row_count = _fill_typed(cursor, table_name, staged)
-            _swap_in(cursor, resource_id, table_name, staged)
+            clock.lap("fill")
+            later = _swap_in(cursor, resource_id, table_name, staged, clock)
         except psycopg2.Error as error:
             connection.rollback()
             detail = (error.pgerror or str(error)).strip()[:160]
@@ -671,7 +802,8 @@ def _load_file(resource_id: str, stream: BinaryIO, max_bytes: int) -> _Staged:
         # No ANALYZE: building the index has recorded the row count, and
         # autovacuum gathers the column statistics within a minute.
         connection.commit()
-        return staged
+        clock.lap("commit")
+        return staged, later
     except BaseException:
         connection.rollback()
         raise
@@ -690,13 +822,14 @@ def _replace_table(context: dict, resource_id: str, table: Table) -> None:
         staged = _stage_table(cursor, table)
         table_name = f"{resource_id}_load_{os.urandom(3).hex()}"
         staged.row_count = _fill_typed(cursor, table_name, staged)
-        _swap_in(cursor, resource_id, table_name, staged)
+        later = _swap_in(cursor, resource_id, table_name, staged, _Clock())
         connection.commit()
     except BaseException:
         connection.rollback()
         raise
     finally:
         connection.close()
+    _build_column_indexes(resource_id, later, _Clock())
     _mark_active(context, tk.get_action("resource_show")(dict(context), {"id": resource_id}))
 
 
@@ -710,14 +843,18 @@ def _mark_active(context: dict, resource: dict) -> None:
 def load_resource(resource_id: str) -> dict:
     """Load one resource into the DataStore (replacing an earlier load);
     returns its status. Runs in the job worker (``ckan jobs worker``)."""
+    clock = _Clock()
     context = _site_context()
     resource = tk.get_action("resource_show")(dict(context), {"id": resource_id})
     _set_status(resource_id, "running")
     max_bytes = _max_bytes()
     try:
         with _resource_file(resource, max_bytes) as stream:
-            table = _load_file(resource_id, stream, max_bytes)
+            clock.lap("start")
+            table, later = _load_file(resource_id, stream, max_bytes, clock)
+        clock.mark("queryable")
         _mark_active(context, resource)
+        clock.lap("activate")
     except LoadError as error:
         log.warning("DataStore load of %s failed: %s", resource_id, error)
         _set_status(resource_id, "error", error=error)
@@ -734,10 +871,16 @@ def load_resource(resource_id: str) -> dict:
             extent = _table_extent(resource_id, found)
         except Exception:  # a map box is never worth a failed load
             log.exception("could not find the extent of %s", resource_id)
-    _set_status(resource_id, "complete", {"rows": table.row_count, "encoding": table.encoding,
-                                          "columns": len(table.headers), "dictionary": table.dictionary,
-                                          "path": table.path,
-                                          "coordinates": found, "extent": extent})
+    clock.lap("extent")
+    value = {"rows": table.row_count, "encoding": table.encoding, "columns": len(table.headers),
+             "dictionary": table.dictionary, "path": table.path, "coordinates": found, "extent": extent}
+    unindexed = []
+    if later:
+        # Readers have the table; q on one column answers by a scan until its index is built.
+        _set_status(resource_id, "indexing", value)
+        unindexed = _build_column_indexes(resource_id, later, clock)
+    clock.mark("indexed")
+    _set_status(resource_id, "complete", {**value, "unindexed": unindexed, "seconds": clock.seconds})
     log.info("DataStore: loaded %s rows of %s (%s)", table.row_count, resource_id, table.encoding)
     if extent:
         # The product's spatial extent in the search index comes from this box.
