@@ -176,9 +176,18 @@ def port_free(port: int) -> bool:
     return True
 
 
-def require_free_port(port: int, what: str, variable: str) -> None:
-    if not port_free(port):
-        fail(f"port {port} for {what} is taken on 127.0.0.1; stop whatever uses it or set {variable}")
+def require_free_port(port: int, what: str, variable: str, patience: float = 65.0) -> None:
+    """Fail unless ``port`` is free. Ports from 32768 to 60999 (PostgreSQL's
+    54320-54322 among them) lie in Linux's range for the local end of
+    outgoing connections: a client connection that happened to take one
+    holds it, closed, for 60 s (TIME_WAIT), and a server cannot bind it
+    meanwhile. The port is asked again for ``patience`` seconds (a
+    minute's TIME_WAIT and a little) before a failure."""
+    deadline = time.monotonic() + patience
+    while not port_free(port):
+        if time.monotonic() > deadline:
+            fail(f"port {port} for {what} is taken on 127.0.0.1; stop whatever uses it or set {variable}")
+        time.sleep(0.5)
 
 
 def wait_until(check, what: str, timeout: float, process: subprocess.Popen | None = None,
