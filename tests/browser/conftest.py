@@ -65,9 +65,13 @@ def open_page(browser, url):
     WebDriverWait(browser, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
-def log_in(browser, base, name, password):
+def log_out(browser, base):
     open_page(browser, base + "/user/_logout")
     browser.delete_all_cookies()
+
+
+def log_in(browser, base, name, password):
+    log_out(browser, base)
     open_page(browser, base + "/user/login")
     browser.find_element(By.ID, "field-login").send_keys(name)
     browser.find_element(By.ID, "field-password").send_keys(password)

@@ -19,14 +19,9 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from conftest import api, wait_for
+from conftest import api, log_in, log_out, open_page, wait_for
 
 pytestmark = pytest.mark.browser
-
-
-def open_page(browser, url):
-    browser.get(url)
-    WebDriverWait(browser, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
 def text_of(browser) -> str:
@@ -452,20 +447,6 @@ def test_a_department_editor_registers_a_source_and_reads_its_report(portal, bro
 
 # --------------------------------------------------------------------------
 # A conditionally open product: apply, approve, download, audited
-
-
-def log_out(browser, base):
-    open_page(browser, base + "/user/_logout")
-    browser.delete_all_cookies()
-
-
-def log_in(browser, base, name, password):
-    log_out(browser, base)
-    open_page(browser, base + "/user/login")
-    browser.find_element(By.ID, "field-login").send_keys(name)
-    browser.find_element(By.ID, "field-password").send_keys(password)
-    browser.find_element(By.ID, "field-password").submit()
-    WebDriverWait(browser, 30).until(lambda d: "/user/login" not in d.current_url)
 
 
 def click(browser, element):
