@@ -19,7 +19,7 @@ bench: ## Benchmarks on a fresh private stack; figures to bench/results/latest.j
 install: ## Only install: Debian packages, .venv, Solr jars
 	@$(STACK) install
 
-stop: ## Stop services left running by a killed `make serve` or `make test`
+stop: ## Stop services left running by a killed `make serve`, `make test` or `make bench`
 	@$(STACK) stop
 
 stop-simulator: ## Stop the demo's car-park feed simulator of a running `make serve` (its page then shows the feed interrupted)

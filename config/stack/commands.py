@@ -156,7 +156,7 @@ def main(argv: list[str]) -> int:
     if command == "bench":
         return bench(rest)
     if command == "stop":
-        for name in rest or ["serve", "test"]:
+        for name in rest or ["serve", "test", "bench"]:
             stop_leftovers(profile_for(name))
         return 0
     if command == "stop-simulator":

@@ -307,12 +307,20 @@ def _statuses_beside(resource_id: str) -> dict[str, dict | None]:
     import ckan.model as model
     import sqlalchemy as sa
 
-    rows = model.Session.execute(sa.text(
-        "select r.id, t.state, t.value, t.error, t.last_updated from ("
-        "select cast(:id as text) as id union select id from resource "
-        "where package_id = (select package_id from resource where id = :id)) r "
-        "left join task_status t on t.entity_id = r.id and t.task_type = :type and t.key = 'load'"),
-        {"type": TASK_TYPE, "id": resource_id})
+    # Through CKAN's public model (Resource, TaskStatus), one query: every
+    # resource of the product, with its load status if it has one.
+    product = model.Session.query(model.Resource.package_id).filter(
+        model.Resource.id == resource_id).scalar_subquery()
+    status = model.TaskStatus
+    rows = list(model.Session.query(
+        model.Resource.id, status.state, status.value, status.error, status.last_updated,
+    ).outerjoin(status, sa.and_(status.entity_id == model.Resource.id, status.task_type == TASK_TYPE,
+                                status.key == "load")).filter(model.Resource.package_id == product))
+    if resource_id not in {row[0] for row in rows}:  # not (or no longer) in the resource table
+        rows += list(model.Session.query(status.entity_id, status.state, status.value, status.error,
+                                         status.last_updated).filter(
+            status.entity_id == resource_id, status.task_type == TASK_TYPE, status.key == "load")) \
+            or [(resource_id, None, None, None, None)]
     statuses: dict[str, dict | None] = {}
     for entity_id, state, text, error_text, last_updated in rows:
         if state is None:
