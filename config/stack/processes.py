@@ -152,10 +152,22 @@ def stop_leftovers(profile: Profile) -> None:
         except ValueError:
             pidfile.unlink(missing_ok=True)
             continue
-        if alive(pid) and str(ROOT) in _cmdline(pid):
+        if alive(pid) and _ours(pid):
             say(f"stopping {pidfile.stem} left over from an earlier run (pid {pid})")
             stop_process_group(pidfile.stem, pid, 20)
         pidfile.unlink(missing_ok=True)
+
+
+def _ours(pid: int) -> bool:
+    """Whether ``pid`` is a process this checkout started: its command line
+    names the checkout, or (Redis rewrites its command line to its address)
+    its working directory lies in it."""
+    if str(ROOT) in _cmdline(pid):
+        return True
+    try:
+        return os.readlink(f"/proc/{pid}/cwd").startswith(str(ROOT) + os.sep)
+    except OSError:
+        return False
 
 
 def _cmdline(pid: int) -> str:

@@ -15,6 +15,7 @@ import ckan.plugins.toolkit as tk
 from ckan.tests import factories, helpers
 
 from ckanext.shanghai import compat
+from ckanext.shanghai.datastore import columns as column_types
 from ckanext.shanghai.datastore import loader as datastore_loader
 from data_files import TABLES
 from portal_testing import make_department, site_context
@@ -117,10 +118,8 @@ class TestTypedTables:
         helpers.call_action("resource_patch", context=site_context(), id=resource["id"],
                             upload=FileStorage(io.BytesIO("名称,床位数\n甲,12\n".encode("utf-8")),
                                                filename="elderly.csv"))
-        # The new table is filled, the previous table's indexes renamed aside,
-        # then building the new indexes fails.
-        monkeypatch.setattr(compat, "datastore_fts_index_sql",
-                            lambda *args: {"_full_text": ("sh_broken", "create index sh_broken on sh_no_such_table (x)")})
+        # The database refuses the new table's rows half way through the load.
+        monkeypatch.setattr(column_types, "cast_sql", lambda column, type_name: "sh_no_such_function()")
         status = datastore_loader.load_resource(resource["id"])
         assert status["state"] == "error" and "数据库拒绝了该表" in status["error_zh"]
         assert search(resource["id"])["total"] == 626
@@ -152,15 +151,41 @@ class TestTypedTables:
         status = datastore_loader.load_resource(resource["id"])
         assert status["state"] == "complete" and status["unindexed"] == []
         texts = [entry["name"] for entry in status["dictionary"] if entry["type"] == "text"]
-        assert seen["state"] == "indexing" and seen["columns"] == texts
+        assert seen["state"] == "indexing" and seen["columns"] == ["_full_text", *texts]
         assert seen["row"] == 1 and [row["beds"] for row in seen["column"]] == [326] and seen["other"] == 0
         fields = [{"id": field["id"], "type": field["type"]}
                   for field in helpers.call_action("datastore_info", id=resource["id"])["fields"]]
         ckan_names = {name for name, _sql in compat.datastore_fts_index_sql(resource["id"], resource["id"], fields).values()}
-        # The primary key and _full_text's index came with the table; then every one datastore_create makes.
-        assert len(seen["indexes"]) == 2 and seen["indexes"] < index_names(resource["id"])
+        # The primary key came with the table; then every index datastore_create makes.
+        assert seen["indexes"] == {f"{resource['id']}_pkey"}
         assert index_names(resource["id"]) == ckan_names | {f"{resource['id']}_pkey"}
         assert [row["beds"] for row in search(resource["id"], q={"name": "上海大场长乐养老院"})["records"]] == [326]
+
+    def test_q_over_the_whole_row_answers_before_its_index_and_the_index_follows(self, dataset, monkeypatch):
+        resource = upload(dataset, ELDERLY.read_bytes(), "elderly.csv")
+        seen = {}
+        build = datastore_loader._build_column_indexes
+
+        def watched(resource_id, statements, clock):
+            seen.update(state=datastore_loader.load_status(resource_id)["state"], indexes=index_names(resource_id),
+                        row=search(resource_id, q="上海大场长乐养老院")["total"])
+            return build(resource_id, statements, clock)
+
+        monkeypatch.setattr(datastore_loader, "_build_column_indexes", watched)
+        status = datastore_loader.load_resource(resource["id"])
+        assert seen == {"state": "indexing", "indexes": {f"{resource['id']}_pkey"}, "row": 1}
+        fields = [{"id": field["id"], "type": field["type"]}
+                  for field in helpers.call_action("datastore_info", id=resource["id"])["fields"]]
+        full_text, _sql = compat.datastore_fts_index_sql(resource["id"], resource["id"], fields)["_full_text"]
+        assert status["state"] == "complete" and status["unindexed"] == []
+        assert index_names(resource["id"]) == {f"{resource['id']}_pkey", full_text}
+
+        # An index the database refuses after the commit: the load is complete, q answers by a scan.
+        monkeypatch.setattr(compat, "datastore_fts_index_sql",
+                            lambda *args: {"_full_text": ("sh_broken", "create index sh_broken on sh_no_such_table (x)")})
+        status = datastore_loader.load_resource(resource["id"])
+        assert status["state"] == "complete" and status["rows"] == 626 and status["unindexed"] == ["_full_text"]
+        assert search(resource["id"], q="上海大场长乐养老院")["total"] == 1
 
     @pytest.mark.ckan_config("ckan.datastore.default_fts_index_field_types", "text tsvector")
     def test_a_column_index_that_fails_after_the_commit_leaves_the_load_complete(self, dataset, monkeypatch):

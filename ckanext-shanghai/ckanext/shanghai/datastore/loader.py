@@ -21,7 +21,7 @@ through ``datastore_create`` with the data dictionary in each field's
 widens its column to text, so types never fail a load.
 
 The load's state (pending, running; indexing: the table is in and
-readers have it, its per-column full-text indexes are being built;
+readers have it, its full-text indexes are being built;
 complete; error), the data dictionary
 and a bilingual error message are kept in CKAN's task_status table, keyed by
 resource id."""
@@ -683,28 +683,17 @@ def _fill_typed(cursor, table: str, staged: _Staged) -> int:
 
 
 def _swap_in(cursor, resource_id: str, table: str, staged: _Staged, clock: _Clock) -> dict[str, str]:
-    """Give ``table`` the resource's ``_full_text`` index and trigger, then
-    put it in the place of the resource's table, in the caller's
-    transaction: until it commits, readers see the previous table whole.
-    Returns the per-column full-text indexes to build once it is committed
-    (``_build_column_indexes``)."""
+    """Give ``table`` the resource's ``_full_text`` trigger, then put it in
+    the place of the resource's table, in the caller's transaction: until
+    it commits, readers see the previous table whole. Returns the
+    full-text indexes to build once it is committed, ``_full_text``'s
+    first (``_build_column_indexes``)."""
     from ckanext.shanghai import compat
 
     cursor.execute(f"drop table {_staging(cursor)}")
     fields = [{"id": field["id"], "type": field["type"]} for field in _fields(staged)]
     indexes = compat.datastore_fts_index_sql(resource_id, table, fields)
-    # Built under the new table's own name while the previous table still
-    # holds CKAN's; renamed once that one is dropped. (Renaming the previous
-    # table's indexes aside first deadlocked with autovacuum analysing it:
-    # its statistics update waited for this transaction, this transaction's
-    # DROP for its lock.)
-    name, statement = indexes.pop("_full_text")
-    aside = f"{table}_fts"
-    # GIN builds go much faster with room to sort in.
-    cursor.execute("set local maintenance_work_mem = %s", (f"{MAINTENANCE_MEMORY_MB}MB",))
     clock.lap("swap")
-    cursor.execute(statement.replace(f'"{name}"', _quoted(aside), 1))
-    clock.lap("index _full_text")
     cursor.execute(f"create trigger zfulltext before insert or update on {_quoted(table)} "
                    "for each row execute procedure populate_full_text_trigger()")
     cursor.execute("select to_regclass(%s)", (_quoted(resource_id),))
@@ -714,28 +703,29 @@ def _swap_in(cursor, resource_id: str, table: str, staged: _Staged, clock: _Cloc
         cursor.execute(f"drop table {_quoted(resource_id)} cascade")
     cursor.execute(f"alter table {_quoted(table)} rename to {_quoted(resource_id)}")
     cursor.execute(f"alter index {_quoted(table + '_pkey')} rename to {_quoted(resource_id + '_pkey')}")
-    cursor.execute(f"alter index {_quoted(aside)} rename to {_quoted(name)}")
     cursor.execute(f"alter sequence {_quoted(table + '__id_seq')} rename to {_quoted(resource_id + '__id_seq')}")
     # CKAN's cached row count of the previous table.
     cursor.execute("select to_regclass('_table_stats')")
     if cursor.fetchone()[0] is not None:
         cursor.execute("delete from _table_stats where resource_id = %s", (resource_id,))
     clock.lap("swap")
+    ordered = sorted(indexes.items(), key=lambda item: item[0] != "_full_text")
     return {column: statement.replace(_quoted(table), _quoted(resource_id), 1)
-            for column, (_name, statement) in indexes.items()}
+            for column, (_name, statement) in ordered}
 
 
 # Full-text indexes. CKAN's datastore_create makes one GIN index on
 # _full_text (q over the whole row) and one per text column (q as
 # {"column": "words"}, on to_tsvector of that column: each recomputes the
-# column's tsvector). The _full_text one is built in the load's
-# transaction, so the table readers first see answers q at once; the
-# per-column ones after the commit, each in its own short transaction, two
-# at a time (one per core of a small host). Until each is built, q on that
-# column answers the same, by a scan. A plain CREATE INDEX, not
-# CONCURRENTLY: it holds a SHARE lock, which lets readers in (writes wait)
-# and lets two builds on one table run at once; CONCURRENTLY's lock admits
-# one build per table at a time, and it scans the table twice.
+# column's tsvector). Every one is built after the load's commit (the
+# _full_text one first; building it in the load's transaction took a
+# quarter of the time before readers saw the table), each in its own short
+# transaction, two at a time (one per core of a small host). Until each is
+# built, q answers the same, by a scan, and the load's state says
+# "indexing". A plain CREATE INDEX, not CONCURRENTLY: it holds a SHARE lock,
+# which lets readers in (writes wait) and lets two builds on one table run
+# at once; CONCURRENTLY's lock admits one build per table at a time, and it
+# scans the table twice.
 INDEX_CONNECTIONS = 2
 
 
@@ -807,8 +797,8 @@ def _load_file(resource_id: str, stream: BinaryIO, max_bytes: int,
             connection.rollback()
             detail = (error.pgerror or str(error)).strip()[:160]
             raise LoadError(f"数据库拒绝了该表：{detail}", f"The DataStore refused the table: {detail}") from None
-        # No ANALYZE: building the index has recorded the row count, and
-        # autovacuum gathers the column statistics within a minute.
+        # No ANALYZE: building the primary key has recorded the row count,
+        # and autovacuum gathers the column statistics within a minute.
         connection.commit()
         clock.lap("commit")
         return staged, later
