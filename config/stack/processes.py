@@ -121,23 +121,41 @@ def alive(pid: int) -> bool:
         return False
 
 
+def _group_running(pgid: int) -> bool:
+    """Whether any process of group ``pgid`` still runs (zombies, dead
+    but not yet reaped, do not count)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            return True
+    return False
+
+
 def stop_process_group(name: str, pid: int, timeout: float) -> None:
-    """SIGTERM the process group, wait, then SIGKILL what is left."""
+    """SIGTERM the process group, wait until every process of it has ended
+    (not only its leader: PostgreSQL's postmaster runs under runuser, which
+    ends first, and a postmaster still shutting down keeps its lock file,
+    so the next start would fail), then SIGKILL what is left."""
     try:
         os.killpg(pid, signal.SIGTERM)
     except ProcessLookupError:
         return
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not alive(pid):
-            break
+        if not _group_running(pid):
+            return
         time.sleep(0.2)
-    else:
-        say(f"{name} did not stop within {timeout:.0f}s; killing it")
+    say(f"{name} did not stop within {timeout:.0f}s; killing it")
     try:
         os.killpg(pid, signal.SIGKILL)
     except ProcessLookupError:
-        pass
+        return
+    deadline = time.monotonic() + 10
+    while _group_running(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
 
 
 def stop_leftovers(profile: Profile) -> None:
