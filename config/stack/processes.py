@@ -134,6 +134,17 @@ def _group_running(pgid: int) -> bool:
     return False
 
 
+def _group_ended(pgid: int, seconds: float) -> bool:
+    """Wait up to ``seconds`` for every process of group ``pgid`` to end;
+    whether they did."""
+    deadline = time.monotonic() + seconds
+    while _group_running(pgid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
 def stop_process_group(name: str, pid: int, timeout: float) -> None:
     """SIGTERM the process group, wait until every process of it has ended
     (not only its leader: PostgreSQL's postmaster runs under runuser, which
@@ -143,19 +154,14 @@ def stop_process_group(name: str, pid: int, timeout: float) -> None:
         os.killpg(pid, signal.SIGTERM)
     except ProcessLookupError:
         return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _group_running(pid):
-            return
-        time.sleep(0.2)
+    if _group_ended(pid, timeout):
+        return
     say(f"{name} did not stop within {timeout:.0f}s; killing it")
     try:
         os.killpg(pid, signal.SIGKILL)
     except ProcessLookupError:
         return
-    deadline = time.monotonic() + 10
-    while _group_running(pid) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    _group_ended(pid, 10)
 
 
 def stop_leftovers(profile: Profile) -> None:

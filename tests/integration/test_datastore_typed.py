@@ -53,6 +53,25 @@ def index_names(resource_id: str) -> set[str]:
         connection.close()
 
 
+def ckan_index_sql(resource_id: str) -> dict[str, tuple[str, str]]:
+    """The full-text indexes CKAN's datastore_create makes for the table's fields."""
+    fields = [{"id": field["id"], "type": field["type"]}
+              for field in helpers.call_action("datastore_info", id=resource_id)["fields"]]
+    return compat.datastore_fts_index_sql(resource_id, resource_id, fields)
+
+
+def seen_before_indexes(monkeypatch, look) -> dict:
+    """Filled, at the next load, with what ``look(resource_id, statements)``
+    finds between the load's commit and its full-text index builds."""
+    seen: dict = {}
+    build = datastore_loader._build_column_indexes
+
+    def watched(resource_id, statements, clock):
+        seen.update(look(resource_id, statements))
+        return build(resource_id, statements, clock)
+
+    monkeypatch.setattr(datastore_loader, "_build_column_indexes", watched)
+    return seen
 
 
 @pytest.mark.usefixtures("with_plugins")
@@ -136,26 +155,18 @@ class TestTypedTables:
     @pytest.mark.ckan_config("ckan.datastore.default_fts_index_field_types", "text tsvector")
     def test_the_table_answers_q_while_its_column_indexes_are_built_after_the_commit(self, dataset, monkeypatch):
         resource = upload(dataset, ELDERLY.read_bytes(), "elderly.csv")
-        seen = {}
-        build = datastore_loader._build_column_indexes
-
-        def watched(resource_id, statements, clock):
-            # Between the commit and the per-column indexes: what a reader gets.
-            seen.update(state=datastore_loader.load_status(resource_id)["state"], indexes=index_names(resource_id),
-                        columns=list(statements), row=search(resource_id, q="上海大场长乐养老院")["total"],
-                        column=search(resource_id, q={"name": "上海大场长乐养老院"})["records"],
-                        other=search(resource_id, q={"district": "上海大场长乐养老院"})["total"])
-            return build(resource_id, statements, clock)
-
-        monkeypatch.setattr(datastore_loader, "_build_column_indexes", watched)
+        # Between the commit and the full-text indexes: what a reader gets.
+        seen = seen_before_indexes(monkeypatch, lambda resource_id, statements: dict(
+            state=datastore_loader.load_status(resource_id)["state"], indexes=index_names(resource_id),
+            columns=list(statements), row=search(resource_id, q="上海大场长乐养老院")["total"],
+            column=search(resource_id, q={"name": "上海大场长乐养老院"})["records"],
+            other=search(resource_id, q={"district": "上海大场长乐养老院"})["total"]))
         status = datastore_loader.load_resource(resource["id"])
         assert status["state"] == "complete" and status["unindexed"] == []
         texts = [entry["name"] for entry in status["dictionary"] if entry["type"] == "text"]
         assert seen["state"] == "indexing" and seen["columns"] == ["_full_text", *texts]
         assert seen["row"] == 1 and [row["beds"] for row in seen["column"]] == [326] and seen["other"] == 0
-        fields = [{"id": field["id"], "type": field["type"]}
-                  for field in helpers.call_action("datastore_info", id=resource["id"])["fields"]]
-        ckan_names = {name for name, _sql in compat.datastore_fts_index_sql(resource["id"], resource["id"], fields).values()}
+        ckan_names = {name for name, _sql in ckan_index_sql(resource["id"]).values()}
         # The primary key came with the table; then every index datastore_create makes.
         assert seen["indexes"] == {f"{resource['id']}_pkey"}
         assert index_names(resource["id"]) == ckan_names | {f"{resource['id']}_pkey"}
@@ -163,20 +174,12 @@ class TestTypedTables:
 
     def test_q_over_the_whole_row_answers_before_its_index_and_the_index_follows(self, dataset, monkeypatch):
         resource = upload(dataset, ELDERLY.read_bytes(), "elderly.csv")
-        seen = {}
-        build = datastore_loader._build_column_indexes
-
-        def watched(resource_id, statements, clock):
-            seen.update(state=datastore_loader.load_status(resource_id)["state"], indexes=index_names(resource_id),
-                        row=search(resource_id, q="上海大场长乐养老院")["total"])
-            return build(resource_id, statements, clock)
-
-        monkeypatch.setattr(datastore_loader, "_build_column_indexes", watched)
+        seen = seen_before_indexes(monkeypatch, lambda resource_id, statements: dict(
+            state=datastore_loader.load_status(resource_id)["state"], indexes=index_names(resource_id),
+            row=search(resource_id, q="上海大场长乐养老院")["total"]))
         status = datastore_loader.load_resource(resource["id"])
         assert seen == {"state": "indexing", "indexes": {f"{resource['id']}_pkey"}, "row": 1}
-        fields = [{"id": field["id"], "type": field["type"]}
-                  for field in helpers.call_action("datastore_info", id=resource["id"])["fields"]]
-        full_text, _sql = compat.datastore_fts_index_sql(resource["id"], resource["id"], fields)["_full_text"]
+        full_text, _sql = ckan_index_sql(resource["id"])["_full_text"]
         assert status["state"] == "complete" and status["unindexed"] == []
         assert index_names(resource["id"]) == {f"{resource['id']}_pkey", full_text}
 

@@ -693,7 +693,6 @@ def _swap_in(cursor, resource_id: str, table: str, staged: _Staged, clock: _Cloc
     cursor.execute(f"drop table {_staging(cursor)}")
     fields = [{"id": field["id"], "type": field["type"]} for field in _fields(staged)]
     indexes = compat.datastore_fts_index_sql(resource_id, table, fields)
-    clock.lap("swap")
     cursor.execute(f"create trigger zfulltext before insert or update on {_quoted(table)} "
                    "for each row execute procedure populate_full_text_trigger()")
     cursor.execute("select to_regclass(%s)", (_quoted(resource_id),))
