@@ -145,13 +145,43 @@ def _group_ended(pgid: int, seconds: float) -> bool:
     return True
 
 
+# How each service asks to be stopped, where SIGTERM is not it: PostgreSQL
+# takes SIGTERM as a "smart" shutdown that waits for every client to leave;
+# SIGINT is its fast shutdown (open transactions rolled back, data safe).
+STOP_SIGNALS = {"postgres": signal.SIGINT}
+
+
+def _children(pid: int) -> list[int]:
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            children.append(int(stat.parent.name))
+    return children
+
+
 def stop_process_group(name: str, pid: int, timeout: float) -> None:
-    """SIGTERM the process group, wait until every process of it has ended
-    (not only its leader: PostgreSQL's postmaster runs under runuser, which
-    ends first, and a postmaster still shutting down keeps its lock file,
-    so the next start would fail), then SIGKILL what is left."""
+    """Ask the process group to stop, wait until every process of it has
+    ended (not only its leader: a postmaster still shutting down keeps its
+    lock file, so the next start would fail), then SIGKILL what is left.
+
+    A service run under runuser (PostgreSQL, when we are root) gets the
+    signal itself: runuser answers any signal by passing SIGTERM on and
+    SIGKILLing its child two seconds later, too soon for a database with
+    clients still connected."""
+    stop = STOP_SIGNALS.get(name, signal.SIGTERM)
     try:
-        os.killpg(pid, signal.SIGTERM)
+        if _cmdline(pid).startswith("runuser "):
+            children = _children(pid)
+            for child in children:
+                os.kill(child, stop)
+            if not children:
+                os.killpg(pid, stop)
+        else:
+            os.killpg(pid, stop)
     except ProcessLookupError:
         return
     if _group_ended(pid, timeout):
