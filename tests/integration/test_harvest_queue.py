@@ -80,8 +80,12 @@ def test_sigkill_of_a_fetch_consumer_mid_job_loses_and_duplicates_nothing(ckan_i
         deadline = time.monotonic() + 300
         while True:
             # What the scheduler process does each tick, with a short
-            # "stalled" limit so the killed consumer's message comes back now.
+            # "stalled" limit so the killed consumer's messages come back now:
+            # those it had marked taken (requeue_stalled), and those the kill
+            # caught between taking them off the queue and marking them
+            # (requeue_lost; once in a full CI run on a slow machine).
             harvest_scheduler.requeue_stalled(fetch_seconds=2, gather_seconds=600)
+            harvest_scheduler.requeue_lost(fetch_seconds=2, gather_seconds=600)
             harvest_scheduler.finish_jobs(source["id"])
             harvest_scheduler.close_reports()
             model.Session.remove()
