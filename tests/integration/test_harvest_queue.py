@@ -79,13 +79,19 @@ def test_sigkill_of_a_fetch_consumer_mid_job_loses_and_duplicates_nothing(ckan_i
         restarted = consumer(ckan_ini, "fetch", tmp_path / "fetch-2.log")
         deadline = time.monotonic() + 300
         while True:
-            # What the scheduler process does each tick, with a short
-            # "stalled" limit so the killed consumer's messages come back now:
-            # those it had marked taken (requeue_stalled), and those the kill
-            # caught between taking them off the queue and marking them
-            # (requeue_lost; once in a full CI run on a slow machine).
-            harvest_scheduler.requeue_stalled(fetch_seconds=2, gather_seconds=600)
-            harvest_scheduler.requeue_lost(fetch_seconds=2, gather_seconds=600)
+            # What the scheduler process does each tick, with short "stalled"
+            # limits so the killed consumer's messages come back soon: those
+            # it had marked taken (requeue_stalled), and those the kill caught
+            # between taking them off the queue and marking them (requeue_lost;
+            # once in a full CI run on a slow machine). Each limit above what
+            # a live consumer needs: the heartbeat marks its batch in hand
+            # every heartbeat_seconds (a limit under that, 2 s here once, put
+            # back a slow batch still being written, imported it twice and
+            # counted it twice in the report), and a batch's objects look
+            # unfinished for a moment after its messages are acknowledged.
+            beat = tk.config.get("ckanext.shanghai.harvest.heartbeat_seconds")
+            harvest_scheduler.requeue_stalled(fetch_seconds=3 * beat, gather_seconds=600)
+            harvest_scheduler.requeue_lost(fetch_seconds=6 * beat, gather_seconds=600)
             harvest_scheduler.finish_jobs(source["id"])
             harvest_scheduler.close_reports()
             model.Session.remove()
