@@ -121,17 +121,20 @@ def alive(pid: int) -> bool:
         return False
 
 
+def _processes():
+    """(pid, state, parent pid, process group) of every process, from /proc."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, parent, group = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, IndexError, ValueError):
+            continue
+        yield int(stat.parent.name), state, int(parent), int(group)
+
+
 def _group_running(pgid: int) -> bool:
     """Whether any process of group ``pgid`` still runs (zombies, dead
     but not yet reaped, do not count)."""
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            return True
-    return False
+    return any(state != "Z" and group == pgid for _pid, state, _parent, group in _processes())
 
 
 def _group_ended(pgid: int, seconds: float) -> bool:
@@ -151,18 +154,6 @@ def _group_ended(pgid: int, seconds: float) -> bool:
 STOP_SIGNALS = {"postgres": signal.SIGINT}
 
 
-def _children(pid: int) -> list[int]:
-    children = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[1]) == pid:
-            children.append(int(stat.parent.name))
-    return children
-
-
 def stop_process_group(name: str, pid: int, timeout: float) -> None:
     """Ask the process group to stop, wait until every process of it has
     ended (not only its leader: a postmaster still shutting down keeps its
@@ -175,7 +166,7 @@ def stop_process_group(name: str, pid: int, timeout: float) -> None:
     stop = STOP_SIGNALS.get(name, signal.SIGTERM)
     try:
         if _cmdline(pid).startswith("runuser "):
-            children = _children(pid)
+            children = [child for child, _state, parent, _group in _processes() if parent == pid]
             for child in children:
                 os.kill(child, stop)
             if not children:
